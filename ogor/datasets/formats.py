@@ -1,0 +1,214 @@
+"""The three T-ReID annotation formats: CUHK-PEDES, ICFG-PEDES and RSTPReid.
+
+They share one shape (a JSON list of objects with an id, an image path, a split and captions)
+and differ in file name, key names and allowed splits, so one parameterised class serves all
+three. Facts: ``shared/design/FACTS.md`` section 1.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from ogor.datasets.base import Record
+from ogor.errors import DatasetError
+from ogor.io import atomic_write_bytes, read_json
+
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def tokenize_caption(caption: str) -> list[str]:
+    """Lower-case word tokens, the shape of CUHK-PEDES' ``processed_tokens``."""
+    return _WORD.findall(caption.lower())
+
+
+def check_relative_path(path: str, file: Path, index: int, field: str) -> None:
+    """Refuse an image path that is absolute or climbs out of the image folder.
+
+    Output datasets mirror these paths, so an escaping path would let a malicious annotation
+    file make the generator write outside its output folder.
+    """
+    if not path:
+        raise DatasetError(file, "empty image path", index=index, field=field)
+    if "\\" in path:
+        raise DatasetError(file, f"image path {path!r} uses backslashes", index=index, field=field)
+    pure = PurePosixPath(path)
+    if pure.is_absolute() or re.match(r"^[A-Za-z]:", path):
+        raise DatasetError(file, f"image path {path!r} is absolute", index=index, field=field)
+    if ".." in pure.parts:
+        raise DatasetError(
+            file, f"image path {path!r} escapes the dataset root", index=index, field=field
+        )
+
+
+@dataclass(frozen=True)
+class JsonListFormat:
+    """A format whose annotation file is a JSON list of per-image objects.
+
+    Attributes:
+        name: registry name.
+        annotation_names: accepted file names, preferred first.
+        path_key, id_key, split_key, captions_key: the key names in each object.
+        splits: allowed split values.
+        extra_keys: further keys a newly made record gets (``processed_tokens``).
+        key_order: canonical key order for records made in code.
+        image_dir: image folder relative to the root.
+    """
+
+    name: str
+    annotation_names: tuple[str, ...]
+    path_key: str
+    splits: tuple[str, ...]
+    key_order: tuple[str, ...]
+    id_key: str = "id"
+    split_key: str = "split"
+    captions_key: str = "captions"
+    image_dir: str = "imgs"
+
+    # -- discovery ---------------------------------------------------------------------------
+    def detect(self, root: Path) -> bool:
+        return any((Path(root) / n).is_file() for n in self.annotation_names)
+
+    def annotation_path(self, root: Path) -> Path:
+        for name in self.annotation_names:
+            candidate = Path(root) / name
+            if candidate.is_file():
+                return candidate
+        raise DatasetError(
+            Path(root) / self.annotation_names[0],
+            f"annotation file not found (a {self.name} root holds "
+            + " or ".join(self.annotation_names)
+            + ")",
+        )
+
+    # -- reading -----------------------------------------------------------------------------
+    def read(self, root: Path) -> list[Record]:
+        path = self.annotation_path(root)
+        data = read_json(path, "annotation file")
+        return self.parse(data, path)
+
+    def parse(self, data: Any, path: Path) -> list[Record]:
+        """Validate parsed JSON and turn it into records; every error names index and field."""
+        if not isinstance(data, list):
+            raise DatasetError(path, f"expected a JSON list of records, found {type(data).__name__}")
+        records: list[Record] = []
+        ids_by_path: dict[str, tuple[int, int]] = {}
+        for index, item in enumerate(data):
+            record = self._parse_one(item, path, index)
+            seen = ids_by_path.get(record.image_path)
+            if seen is not None and seen[0] != record.person_id:
+                raise DatasetError(
+                    path,
+                    f"image {record.image_path!r} has id {record.person_id} here and id "
+                    f"{seen[0]} in record {seen[1]}",
+                    index=index,
+                    field=self.id_key,
+                )
+            ids_by_path.setdefault(record.image_path, (record.person_id, index))
+            records.append(record)
+        return records
+
+    def _parse_one(self, item: Any, path: Path, index: int) -> Record:
+        if not isinstance(item, dict):
+            raise DatasetError(path, f"expected an object, found {type(item).__name__}", index=index)
+        for key in (self.id_key, self.path_key, self.split_key, self.captions_key):
+            if key not in item:
+                raise DatasetError(path, "missing key", index=index, field=key)
+        person_id = item[self.id_key]
+        if isinstance(person_id, bool) or not isinstance(person_id, int):
+            raise DatasetError(
+                path, f"expected an integer, found {type(person_id).__name__}", index=index,
+                field=self.id_key,
+            )
+        image_path = item[self.path_key]
+        if not isinstance(image_path, str):
+            raise DatasetError(
+                path, f"expected a string, found {type(image_path).__name__}", index=index,
+                field=self.path_key,
+            )
+        check_relative_path(image_path, path, index, self.path_key)
+        split = item[self.split_key]
+        if not isinstance(split, str):
+            raise DatasetError(
+                path, f"expected a string, found {type(split).__name__}", index=index,
+                field=self.split_key,
+            )
+        if split not in self.splits:
+            raise DatasetError(
+                path, f"unknown split {split!r} (expected one of {', '.join(self.splits)})",
+                index=index, field=self.split_key,
+            )
+        captions = item[self.captions_key]
+        if not isinstance(captions, list):
+            raise DatasetError(
+                path, f"expected a list of strings, found {type(captions).__name__}", index=index,
+                field=self.captions_key,
+            )
+        if not captions:
+            raise DatasetError(path, "no captions", index=index, field=self.captions_key)
+        for k, caption in enumerate(captions):
+            if not isinstance(caption, str):
+                raise DatasetError(
+                    path, f"caption {k} is a {type(caption).__name__}, not a string", index=index,
+                    field=self.captions_key,
+                )
+            if not caption.strip():
+                raise DatasetError(path, f"caption {k} is empty", index=index, field=self.captions_key)
+        return Record(image_path, person_id, split, tuple(captions), raw=item)
+
+    # -- writing -----------------------------------------------------------------------------
+    def to_json_object(self, record: Record) -> dict[str, Any]:
+        """The annotation object of a record: its original object updated in place, or new."""
+        if record.raw is not None:
+            obj = dict(record.raw)
+        else:
+            obj = {key: None for key in self.key_order}
+        obj[self.id_key] = record.person_id
+        obj[self.path_key] = record.image_path
+        obj[self.split_key] = record.split
+        obj[self.captions_key] = list(record.captions)
+        if "processed_tokens" in obj and (
+            record.raw is None or list(record.raw.get(self.captions_key, [])) != list(record.captions)
+        ):
+            obj["processed_tokens"] = [tokenize_caption(c) for c in record.captions]
+        return obj
+
+    def write(
+        self, records: Sequence[Record], root: Path, annotation_name: str | None = None
+    ) -> Path:
+        name = annotation_name or self.annotation_names[0]
+        if name not in self.annotation_names:
+            raise ValueError(f"{name!r} is not a {self.name} annotation file name")
+        path = Path(root) / name
+        objects = [self.to_json_object(r) for r in records]
+        atomic_write_bytes(path, json.dumps(objects, ensure_ascii=False).encode("utf-8"))
+        return path
+
+
+CUHK_PEDES = JsonListFormat(
+    name="cuhk-pedes",
+    annotation_names=("reid_raw.json",),
+    path_key="file_path",
+    splits=("train", "val", "test"),
+    key_order=("split", "captions", "file_path", "processed_tokens", "id"),
+)
+
+ICFG_PEDES = JsonListFormat(
+    name="icfg-pedes",
+    annotation_names=("ICFG-PEDES.json", "ICFG_PEDES.json"),
+    path_key="file_path",
+    splits=("train", "test"),
+    key_order=("split", "captions", "file_path", "processed_tokens", "id"),
+)
+
+RSTPREID = JsonListFormat(
+    name="rstpreid",
+    annotation_names=("data_captions.json",),
+    path_key="img_path",
+    splits=("train", "val", "test"),
+    key_order=("id", "img_path", "captions", "split"),
+)
