@@ -16,6 +16,9 @@ from typing import Any
 from ogor.errors import ToreidError
 
 _CHUNK = 1 << 20
+# mkstemp creates files readable by their owner only; written files get the usual mode instead.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -46,6 +49,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -1,4 +1,8 @@
-"""Dataset formats behind one registry: detect, read, validate and write T-ReID datasets."""
+"""Dataset formats behind one registry: detect, read, validate and write T-ReID datasets.
+
+Image checks and per-split counts live in :mod:`ogor.datasets.validate` (it imports OpenCV, which
+reading an annotation file does not need).
+"""
 
 from __future__ import annotations
 

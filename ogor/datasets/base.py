@@ -46,6 +46,8 @@ class DatasetFormat(Protocol):
     splits: tuple[str, ...]
     #: Image folder relative to the dataset root.
     image_dir: str
+    #: The record key holding the image path (``file_path`` or ``img_path``), named in errors.
+    path_key: str
 
     def detect(self, root: Path) -> bool:
         """Whether ``root`` holds an annotation file of this format."""

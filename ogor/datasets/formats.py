@@ -54,8 +54,8 @@ class JsonListFormat:
         annotation_names: accepted file names, preferred first.
         path_key, id_key, split_key, captions_key: the key names in each object.
         splits: allowed split values.
-        extra_keys: further keys a newly made record gets (``processed_tokens``).
-        key_order: canonical key order for records made in code.
+        key_order: every key, in the canonical order, of a record made in code (this is where
+            CUHK-PEDES and ICFG-PEDES records get their ``processed_tokens``).
         image_dir: image folder relative to the root.
     """
 
@@ -94,12 +94,18 @@ class JsonListFormat:
     def parse(self, data: Any, path: Path) -> list[Record]:
         """Validate parsed JSON and turn it into records; every error names index and field."""
         if not isinstance(data, list):
-            raise DatasetError(path, f"expected a JSON list of records, found {type(data).__name__}")
+            raise DatasetError(
+                path, f"expected a JSON list of records, found {type(data).__name__}"
+            )
+        if not data:
+            raise DatasetError(path, "the annotation file holds no records")
         records: list[Record] = []
         ids_by_path: dict[str, tuple[int, int]] = {}
         for index, item in enumerate(data):
             record = self._parse_one(item, path, index)
-            seen = ids_by_path.get(record.image_path)
+            # "a/./b.jpg" and "a//b.jpg" name the same file as "a/b.jpg".
+            key = str(PurePosixPath(record.image_path))
+            seen = ids_by_path.get(key)
             if seen is not None and seen[0] != record.person_id:
                 raise DatasetError(
                     path,
@@ -108,13 +114,15 @@ class JsonListFormat:
                     index=index,
                     field=self.id_key,
                 )
-            ids_by_path.setdefault(record.image_path, (record.person_id, index))
+            ids_by_path.setdefault(key, (record.person_id, index))
             records.append(record)
         return records
 
     def _parse_one(self, item: Any, path: Path, index: int) -> Record:
         if not isinstance(item, dict):
-            raise DatasetError(path, f"expected an object, found {type(item).__name__}", index=index)
+            raise DatasetError(
+                path, f"expected an object, found {type(item).__name__}", index=index
+            )
         for key in (self.id_key, self.path_key, self.split_key, self.captions_key):
             if key not in item:
                 raise DatasetError(path, "missing key", index=index, field=key)
@@ -157,8 +165,26 @@ class JsonListFormat:
                     field=self.captions_key,
                 )
             if not caption.strip():
-                raise DatasetError(path, f"caption {k} is empty", index=index, field=self.captions_key)
+                raise DatasetError(
+                    path, f"caption {k} is empty", index=index, field=self.captions_key
+                )
+        if "processed_tokens" in item:
+            self._check_tokens(item["processed_tokens"], path, index)
         return Record(image_path, person_id, split, tuple(captions), raw=item)
+
+    @staticmethod
+    def _check_tokens(tokens: Any, path: Path, index: int) -> None:
+        """``processed_tokens`` is optional, but when present it must be lists of strings.
+
+        Code written for CUHK-PEDES indexes it as ``tokens[caption][word]``; a wrong shape would
+        only fail much later, inside someone else's training loop.
+        """
+        if not isinstance(tokens, list) or not all(
+            isinstance(words, list) and all(isinstance(w, str) for w in words) for words in tokens
+        ):
+            raise DatasetError(
+                path, "expected a list of lists of strings", index=index, field="processed_tokens"
+            )
 
     # -- writing -----------------------------------------------------------------------------
     def to_json_object(self, record: Record) -> dict[str, Any]:
@@ -171,9 +197,10 @@ class JsonListFormat:
         obj[self.path_key] = record.image_path
         obj[self.split_key] = record.split
         obj[self.captions_key] = list(record.captions)
-        if "processed_tokens" in obj and (
-            record.raw is None or list(record.raw.get(self.captions_key, [])) != list(record.captions)
-        ):
+        captions_changed = record.raw is None or list(
+            record.raw.get(self.captions_key, [])
+        ) != list(record.captions)
+        if "processed_tokens" in obj and captions_changed:
             obj["processed_tokens"] = [tokenize_caption(c) for c in record.captions]
         return obj
 
