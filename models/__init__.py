@@ -1,0 +1,45 @@
+"""Retrieval models for text-based (occluded) person re-identification: MGCC, IRRA, CLIP.
+
+The models know nothing of files, datasets or the command line. The public interface (contract
+C4) is::
+
+    from models import build_model, list_models, build_model_from_config, ModelError
+    model = build_model("mgcc", backbone="tiny", num_classes=10)
+    image_feats = model.encode_images(pixels)      # ImageFeatures
+    text_feats = model.encode_texts(model.tokenize(["a man in a red coat"]))
+    scores = model.similarity(text_feats, image_feats, chunk=256)   # [Q, G]
+    losses = model({"images": pixels, "tokens": tokens, "pids": pids})  # named scalar losses
+"""
+
+from models.backbone import BACKBONE_PRESETS, Backbone, list_backbones
+from models.base import ModelConfig, RetrievalModel, info_nce
+from models.clip import CLIPBaseline, CLIPConfig
+from models.errors import ModelError
+from models.features import ImageFeatures, TextFeatures
+from models.irra import IRRA, IRRAConfig
+from models.mgcc import MGCC, MGCC_PAPER_RATIOS, MGCC_PAPER_TABLE4, MGCCConfig
+from models.registry import build_model, build_model_from_config, describe_models, list_models
+
+__all__ = [
+    "BACKBONE_PRESETS",
+    "Backbone",
+    "CLIPBaseline",
+    "CLIPConfig",
+    "IRRA",
+    "IRRAConfig",
+    "ImageFeatures",
+    "MGCC",
+    "MGCCConfig",
+    "MGCC_PAPER_RATIOS",
+    "MGCC_PAPER_TABLE4",
+    "ModelConfig",
+    "ModelError",
+    "RetrievalModel",
+    "TextFeatures",
+    "build_model",
+    "build_model_from_config",
+    "describe_models",
+    "info_nce",
+    "list_backbones",
+    "list_models",
+]

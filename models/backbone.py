@@ -1,0 +1,384 @@
+"""An open_clip CLIP model that returns token features and the last block's attention.
+
+open_clip's ``encode_image`` / ``encode_text`` give only the global features, and its attention
+blocks are called with ``need_weights=False``. The retrieval models need three more things:
+
+* the patch tokens and word tokens, passed through the same final LayerNorm and projection as the
+  global feature, so that every granularity lives in one joint space;
+* the last block's attention row of the global token (image: CLS; text: end-of-text) over those
+  tokens, averaged over heads, to rank tokens for MGCC's token selection;
+* a mask of which token positions are real words.
+
+So :class:`Backbone` runs the open_clip blocks itself (the library's own modules, in the library's
+order) and recomputes the last block's attention from that block's input
+(``ln_1 -> in_proj -> softmax(QK^T / sqrt(d_head) + mask)``), without gradients: the attention is
+only ever used to pick tokens. The global features equal ``open_clip``'s ``encode_image`` /
+``encode_text`` exactly (tested).
+
+Weights (``pretrained``):
+
+* ``None``: random initialisation (open_clip's own).
+* an open_clip pretrained tag such as ``"openai"`` or ``"laion2b_s34b_b88k"``: downloaded by
+  open_clip where a network exists; offline this raises a one-line :class:`ModelError` that says
+  what to download and how to pass the file instead.
+* a path to a local file: an open_clip state dict (``.pt``/``.pth``/``.bin``/``.safetensors``,
+  optionally under a ``"state_dict"`` key) or an OpenAI CLIP checkpoint (the TorchScript archive
+  OpenAI distributes, or its state dict). Both share one key layout in open_clip's ``CLIP`` class;
+  the file is read with open_clip's ``load_state_dict`` (TorchScript through ``torch.jit.load``),
+  the position embeddings are resized to the target grid with open_clip's ``resize_pos_embed``
+  (e.g. 14x14 -> 24x8 for ViT-B/16 at 384x128), and loading is strict.
+
+Quick-GELU: OpenAI's weights were trained with QuickGELU. ``quick_gelu=None`` (auto) follows
+open_clip's pretrained config for a tag (on for ``"openai"``), and turns it on for files that
+look like OpenAI's (a TorchScript archive, the ``input_resolution``/``context_length``/
+``vocab_size`` entries, or float16 tensors, which is how OpenAI stores its weights); pass
+``quick_gelu=True/False`` to override. Offline, a tag fails only after open_clip's download
+retries (about a minute); ``HF_HUB_OFFLINE=1`` makes it fail at once.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import pickle
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import open_clip
+import torch
+import torch.nn.functional as F
+from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
+from open_clip.factory import load_state_dict
+from open_clip.model import resize_pos_embed, resize_text_pos_embed
+from open_clip.transformer import ResidualAttentionBlock
+from torch import Tensor, nn
+
+from models.errors import ModelError
+from models.features import ImageFeatures, TextFeatures
+
+# OpenAI's BPE vocabulary as open_clip ships it: 49,408 ids, the last two are SOT and EOT.
+VOCAB_SIZE = 49408
+SOT_TOKEN_ID = 49406
+EOT_TOKEN_ID = 49407
+
+# A few-layer, narrow CLIP for tests and the CPU demo: 64x32 images in 8x8 patches (8x4 = 32
+# patches), the real tokenizer and context length, 64-d joint space.
+TINY_MODEL_CFG: dict = {
+    "embed_dim": 64,
+    "vision_cfg": {"image_size": [64, 32], "layers": 2, "width": 64, "head_width": 32,
+                   "patch_size": 8},
+    "text_cfg": {"context_length": 77, "vocab_size": VOCAB_SIZE, "width": 64, "heads": 2,
+                 "layers": 2},
+}
+
+
+@dataclass(frozen=True)
+class BackbonePreset:
+    """A named backbone: which open_clip architecture, at which image size (H, W)."""
+
+    open_clip_name: str
+    image_size: tuple[int, int]
+    description: str
+
+
+BACKBONE_PRESETS: dict[str, BackbonePreset] = {
+    "ViT-B-16": BackbonePreset("ViT-B-16", (384, 128),
+                               "CLIP ViT-B/16 at 384x128 (24x8 patches), as IRRA"),
+    "ViT-B-32-224": BackbonePreset("ViT-B-32", (224, 224),
+                                   "CLIP ViT-B/32 at 224x224 (7x7 patches), as MGCC's code"),
+    "tiny": BackbonePreset("tiny", (64, 32), "2-layer 64-wide ViT/8 at 64x32, for tests"),
+}
+
+_WEIGHT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".ckpt")
+_OPENAI_EXTRA_KEYS = ("input_resolution", "context_length", "vocab_size")
+
+
+def list_backbones() -> list[str]:
+    """Names accepted as ``backbone=``."""
+    return list(BACKBONE_PRESETS)
+
+
+def _looks_like_path(pretrained: str) -> bool:
+    return (
+        Path(pretrained).exists()
+        or pretrained.lower().endswith(_WEIGHT_SUFFIXES)
+        or "/" in pretrained
+        or "\\" in pretrained
+    )
+
+
+def _read_weights_file(path: Path) -> tuple[dict[str, Tensor], bool]:
+    """Read a checkpoint file; return (state dict, whether it looks like OpenAI's release)."""
+    if not path.is_file():
+        raise ModelError(f"weights file not found: {path}")
+    is_torchscript = False
+    try:
+        with warnings.catch_warnings():  # torch warns before refusing a TorchScript archive
+            warnings.simplefilter("ignore")
+            state_dict = load_state_dict(str(path))
+    except RuntimeError:
+        # torch.load refuses TorchScript archives with weights_only=True: OpenAI's .pt files.
+        try:
+            with warnings.catch_warnings():  # "torch.jit.load is deprecated"
+                warnings.simplefilter("ignore", FutureWarning)
+                state_dict = torch.jit.load(str(path), map_location="cpu").state_dict()
+        except RuntimeError as error:
+            raise ModelError(f"{path}: not a readable checkpoint ({_first_line(error)})") from None
+        is_torchscript = True
+    except (pickle.UnpicklingError, EOFError, ValueError, OSError, KeyError) as error:
+        # a corrupt or foreign file
+        raise ModelError(f"{path}: not a readable checkpoint ({_first_line(error)})") from None
+    if not isinstance(state_dict, dict) or not state_dict:
+        raise ModelError(f"{path}: not a state dict")
+    state_dict = dict(state_dict)
+    openai_like = (
+        is_torchscript
+        or any(key in state_dict for key in _OPENAI_EXTRA_KEYS)
+        or any(torch.is_tensor(v) and v.dtype == torch.float16 for v in state_dict.values())
+    )
+    return state_dict, openai_like
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
+
+
+def _model_cfg(preset: BackbonePreset, image_size: tuple[int, int]) -> dict:
+    if preset.open_clip_name == "tiny":
+        cfg = copy.deepcopy(TINY_MODEL_CFG)
+    else:
+        cfg = open_clip.get_model_config(preset.open_clip_name)
+        if cfg is None:  # pragma: no cover - open_clip always ships these configs
+            raise ModelError(f"open_clip has no config for {preset.open_clip_name}")
+    cfg["vision_cfg"]["image_size"] = list(image_size)
+    cfg.pop("custom_text", None)
+    cfg.pop("quick_gelu", None)
+    return cfg
+
+
+class Backbone(nn.Module):
+    """An open_clip ``CLIP`` plus token features and last-block attention.
+
+    Args:
+        name: a preset from :data:`BACKBONE_PRESETS`.
+        pretrained: ``None``, an open_clip pretrained tag, or a path to a weights file.
+        image_size: (H, W) override of the preset's size; position embeddings are resized.
+        quick_gelu: ``None`` decides from the weights (see the module docstring).
+    """
+
+    def __init__(
+        self,
+        name: str = "ViT-B-16",
+        pretrained: str | None = None,
+        image_size: tuple[int, int] | None = None,
+        quick_gelu: bool | None = None,
+    ) -> None:
+        super().__init__()
+        if name not in BACKBONE_PRESETS:
+            raise ModelError(
+                f"unknown backbone '{name}'; valid backbones: {', '.join(list_backbones())}")
+        preset = BACKBONE_PRESETS[name]
+        size = tuple(int(v) for v in (image_size or preset.image_size))
+        if len(size) != 2 or min(size) <= 0:
+            raise ModelError(f"image_size must be (height, width), got {image_size}")
+        self.name = name
+        self.image_size: tuple[int, int] = size  # type: ignore[assignment]
+        self.image_mean = tuple(OPENAI_DATASET_MEAN)
+        self.image_std = tuple(OPENAI_DATASET_STD)
+
+        state_dict: dict[str, Tensor] | None = None
+        if pretrained is None:
+            use_quick_gelu = bool(quick_gelu)
+        elif _looks_like_path(pretrained):
+            state_dict, openai_like = _read_weights_file(Path(pretrained))
+            use_quick_gelu = openai_like if quick_gelu is None else quick_gelu
+        else:
+            tag_cfg = open_clip.get_pretrained_cfg(preset.open_clip_name, pretrained) or {}
+            tag_quick_gelu = bool(tag_cfg.get("quick_gelu", pretrained == "openai"))
+            use_quick_gelu = tag_quick_gelu if quick_gelu is None else quick_gelu
+            self.image_mean = tuple(tag_cfg.get("mean", self.image_mean))
+            self.image_std = tuple(tag_cfg.get("std", self.image_std))
+        self.quick_gelu = use_quick_gelu
+
+        cfg = _model_cfg(preset, size)
+        if pretrained is not None and state_dict is None:
+            self.clip = self._download(preset, pretrained, size, use_quick_gelu)
+        else:
+            self.clip = open_clip.CLIP(**cfg, quick_gelu=use_quick_gelu)
+            if state_dict is not None:
+                self._load_state_dict(state_dict, pretrained)
+        self._check_structure()
+        self.context_length = int(self.clip.context_length)
+        self.embed_dim = int(self.clip.visual.output_dim)
+        self.vocab_size = int(self.clip.vocab_size)
+        self._tokenizer = open_clip.tokenizer.SimpleTokenizer(context_length=self.context_length)
+
+    # ----------------------------------------------------------------------------- weights
+    @staticmethod
+    def _download(preset: BackbonePreset, tag: str, size: tuple[int, int],
+                  quick_gelu: bool) -> open_clip.CLIP:
+        name = preset.open_clip_name
+        tags = open_clip.list_pretrained_tags_by_model(name) if name != "tiny" else []
+        if tag not in tags:
+            raise ModelError(
+                f"unknown pretrained tag '{tag}' for backbone {name}; valid tags: "
+                f"{', '.join(tags) or 'none (tiny has no published weights)'}; "
+                "or pass the path of a weights file")
+        try:
+            model = open_clip.create_model(
+                name, pretrained=tag, force_image_size=size, force_quick_gelu=quick_gelu)
+        except Exception as error:
+            source_cfg = open_clip.get_pretrained_cfg(name, tag)
+            where = source_cfg.get("url") or f"hf-hub:{source_cfg.get('hf_hub', '?')}"
+            raise ModelError(
+                f"cannot fetch open_clip weights {name}/{tag} ({type(error).__name__}; offline?): "
+                f"where a network exists download {where} and pass the file as "
+                "pretrained='/path/to/file'") from None
+        if not isinstance(model, open_clip.CLIP):  # pragma: no cover - ViT presets only
+            raise ModelError(f"{name}/{tag} is not a plain CLIP model")
+        return model
+
+    def _load_state_dict(self, state_dict: dict[str, Tensor], source: str) -> None:
+        for key in _OPENAI_EXTRA_KEYS:
+            state_dict.pop(key, None)
+        state_dict = {k.removeprefix("module."): v for k, v in state_dict.items()}
+        state_dict = {k: v.float() if v.is_floating_point() else v
+                      for k, v in state_dict.items()}
+        if self.clip.logit_bias is None:
+            state_dict.pop("logit_bias", None)
+        if "text.positional_embedding" in state_dict and "positional_embedding" not in state_dict:
+            raise ModelError(f"{source}: a custom-text open_clip checkpoint is not supported")
+        try:
+            resize_pos_embed(state_dict, self.clip)
+            resize_text_pos_embed(state_dict, self.clip)
+        except Exception as error:
+            raise ModelError(f"{source}: cannot resize position embeddings "
+                             f"({_first_line(error)})") from None
+        expected = self.clip.state_dict()
+        # a traced (TorchScript) model also stores non-persistent buffers such as attn_mask
+        for name, _ in self.clip.named_buffers():
+            if name not in expected:
+                state_dict.pop(name, None)
+        missing = [k for k in expected if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in expected]
+        wrong_shapes = [k for k, v in state_dict.items()
+                        if k in expected and expected[k].shape != v.shape]
+        if missing or unexpected or wrong_shapes:
+            examples = missing[:2] + unexpected[:2] + wrong_shapes[:2]
+            raise ModelError(
+                f"{source}: weights do not fit backbone '{self.name}' ({len(missing)} missing, "
+                f"{len(unexpected)} unexpected, {len(wrong_shapes)} wrongly shaped entries, "
+                f"e.g. {', '.join(examples)})")
+        self.clip.load_state_dict(state_dict, strict=True)
+
+    def _check_structure(self) -> None:
+        visual = self.clip.visual
+        blocks = list(visual.transformer.resblocks) + list(self.clip.transformer.resblocks)
+        if not all(isinstance(b, ResidualAttentionBlock) for b in blocks):  # pragma: no cover
+            raise ModelError("only open_clip's standard attention blocks are supported")
+        if getattr(visual, "attn_pool", None) is not None or visual.pool_type != "tok":
+            raise ModelError("only CLS-token ViT image towers are supported")  # pragma: no cover
+
+    # ----------------------------------------------------------------------------- encoders
+    def tokenize(self, texts: list[str]) -> Tensor:
+        """CLIP BPE tokens ``[B, context_length]``: SOT, words, EOT, zero padding (truncated)."""
+        return self._tokenizer(list(texts), context_length=self.context_length)
+
+    @staticmethod
+    def _last_block_attention(
+        block: ResidualAttentionBlock, x: Tensor, query_index: Tensor,
+        attn_mask: Tensor | None,
+    ) -> Tensor:
+        """Attention row of token ``query_index[b]`` in ``block``, averaged over heads: [B, L]."""
+        attn = block.attn
+        h = block.ln_1(x)
+        batch, length, width = h.shape
+        heads = attn.num_heads
+        head_dim = width // heads
+        qkv = F.linear(h, attn.in_proj_weight, attn.in_proj_bias)
+        q, k, _ = qkv.split(width, dim=-1)
+        rows = torch.arange(batch, device=x.device)
+        q = q[rows, query_index].view(batch, heads, head_dim)
+        k = k.view(batch, length, heads, head_dim)
+        scores = torch.einsum("bhd,blhd->bhl", q.float(), k.float()) / math.sqrt(head_dim)
+        if attn_mask is not None:
+            scores = scores + attn_mask[query_index].float().unsqueeze(1)
+        return scores.softmax(dim=-1).mean(dim=1)
+
+    def image_tokens(self, pixels: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Projected CLS ``[B, D]``, projected patches ``[B, n, D]``, CLS attention ``[B, n]``.
+
+        The attention is the raw softmax row over patches (CLS column dropped, not renormalised).
+        """
+        visual = self.clip.visual
+        x = visual._embeds(pixels)
+        blocks = visual.transformer.resblocks
+        for block in blocks[:-1]:
+            x = block(x)
+        with torch.no_grad():
+            cls_index = torch.zeros(x.shape[0], dtype=torch.long, device=x.device)
+            attention = self._last_block_attention(blocks[-1], x.detach(), cls_index, None)
+        x = blocks[-1](x)
+        pooled, tokens = visual._pool(x)
+        if visual.proj is not None:
+            pooled = pooled @ visual.proj
+            tokens = tokens @ visual.proj
+        return pooled, tokens, attention[:, 1:]
+
+    def text_tokens(self, tokens: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Projected tokens at every position ``[B, L, D]``, the EOT index ``[B]``, the EOT
+        attention row ``[B, L]`` (causal, raw softmax), and the projected EOT feature ``[B, D]``.
+        """
+        clip = self.clip
+        length = tokens.shape[1]
+        if length > self.context_length:
+            raise ModelError(f"token sequences of length {length} exceed the context length "
+                             f"{self.context_length}")
+        cast_dtype = clip.transformer.get_cast_dtype()
+        x = clip.token_embedding(tokens).to(cast_dtype)
+        x = x + clip.positional_embedding[:length].to(cast_dtype)
+        attn_mask = clip.attn_mask[:length, :length] if clip.attn_mask is not None else None
+        eot_index = tokens.argmax(dim=-1)  # EOT has the largest id, as in open_clip's pooling
+        blocks = clip.transformer.resblocks
+        for block in blocks[:-1]:
+            x = block(x, attn_mask=attn_mask)
+        with torch.no_grad():
+            attention = self._last_block_attention(blocks[-1], x.detach(), eot_index, attn_mask)
+        x = blocks[-1](x, attn_mask=attn_mask)
+        x = clip.ln_final(x)
+        if isinstance(clip.text_projection, nn.Linear):
+            x = clip.text_projection(x)
+        elif clip.text_projection is not None:
+            x = x @ clip.text_projection
+        pooled = x[torch.arange(x.shape[0], device=x.device), eot_index]
+        return x, eot_index, attention, pooled
+
+    def encode_images(self, pixels: Tensor) -> ImageFeatures:
+        """Global, patch tokens (all valid) and the CLS attention renormalised over patches."""
+        pooled, tokens, attention = self.image_tokens(pixels)
+        mask = torch.ones(attention.shape, dtype=torch.bool, device=attention.device)
+        return ImageFeatures(pooled, tokens, mask, _renormalise(attention, mask))
+
+    def encode_texts(self, tokens: Tensor) -> TextFeatures:
+        """Global (EOT), word tokens and the EOT attention renormalised over words.
+
+        The token dimension covers positions ``1 .. max_eot - 1`` of the batch (SOT dropped,
+        trimmed after the longest caption); ``mask`` is True exactly on words, i.e. positions
+        strictly between SOT and that caption's EOT.
+        """
+        all_tokens, eot_index, attention, pooled = self.text_tokens(tokens)
+        width = max(int(eot_index.max().item()) - 1, 1)
+        positions = torch.arange(1, width + 1, device=tokens.device)
+        mask = positions.unsqueeze(0) < eot_index.unsqueeze(1)
+        words = all_tokens[:, 1:width + 1]
+        word_attention = attention[:, 1:width + 1]
+        return TextFeatures(pooled, words, mask, _renormalise(word_attention, mask))
+
+
+def _renormalise(attention: Tensor, mask: Tensor) -> Tensor:
+    """Zero the invalid positions and rescale each row to sum to 1 (all-zero rows stay zero)."""
+    attention = attention.float() * mask
+    total = attention.sum(dim=-1, keepdim=True)
+    return attention / total.clamp_min(torch.finfo(attention.dtype).tiny)

@@ -1,0 +1,56 @@
+"""The CLIP fine-tuning baseline: cosine of global features, InfoNCE in both directions.
+
+It is the same model as MGCC restricted to ``S_I-T`` (``build_model("mgcc-sit")``); a separate
+family keeps the baseline's configuration minimal and its features small (no token features are
+kept for evaluation). The equality of the two is tested.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch.nn.functional as F
+from torch import Tensor
+
+from models.base import ModelConfig, RetrievalModel, drop_tokens, info_nce
+from models.errors import ModelError
+from models.features import ImageFeatures, TextFeatures
+
+
+@dataclass
+class CLIPConfig(ModelConfig):
+    """CLIP baseline.
+
+    Attributes:
+        loss_reduction: "sum" of the two InfoNCE directions (as MGCC's paper) or "mean".
+    """
+
+    family: str = "clip"
+    loss_reduction: str = "sum"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.loss_reduction not in ("sum", "mean"):
+            raise ModelError(f"unknown loss_reduction '{self.loss_reduction}'; valid: sum, mean")
+
+
+class CLIPBaseline(RetrievalModel):
+    """Global features only; similarity is their cosine."""
+
+    config: CLIPConfig
+
+    def encode_images(self, pixels: Tensor) -> ImageFeatures:
+        return drop_tokens(self.backbone.encode_images(pixels))  # type: ignore[return-value]
+
+    def encode_texts(self, tokens: Tensor) -> TextFeatures:
+        return drop_tokens(self.backbone.encode_texts(tokens))  # type: ignore[return-value]
+
+    def pair_similarity(self, text: TextFeatures, image: ImageFeatures) -> Tensor:
+        return F.normalize(text.pooled.float(), dim=-1) @ F.normalize(
+            image.pooled.float(), dim=-1).t()
+
+    def forward(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        image = self.encode_images(batch["images"])
+        text = self.encode_texts(batch["tokens"])
+        logits = self.pair_similarity(text, image) * self.logit_scale()
+        return {"infonce": info_nce(logits, self.config.loss_reduction)}

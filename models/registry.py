@@ -1,0 +1,136 @@
+"""Model names -> (family, config defaults); ``build_model`` and ``build_model_from_config``.
+
+Variants are configurations of three families, never copies of code:
+
+* ``mgcc``: all four similarities with AF fusion (no token selection by default: the ratios are
+  per dataset, see :data:`models.mgcc.MGCC_PAPER_RATIOS` and the ``mgcc-cuhk`` etc. names).
+* ``mgcc-<components>``: every component subset in canonical order sit, spw, spt, siw
+  (Table 3 rows: ``mgcc-sit``, ``mgcc-spw``, ``mgcc-spt``, ``mgcc-siw``, ``mgcc-sit-spw``,
+  ``mgcc-spt-siw``; the others exist too).
+* ``mgcc-mean-mean``, ``mgcc-mean-max``, ``mgcc-max-mean``, ``mgcc-max-max``: Table 6 fusions.
+* ``mgcc-cuhk``, ``mgcc-icfg``, ``mgcc-rstpreid``: the paper's per-dataset token ratios.
+* ``irra``, ``clip``.
+
+Any config field can be overridden: ``build_model("mgcc", fusion="max-mean", rho_image=0.3)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from models.base import ModelConfig, RetrievalModel
+from models.clip import CLIPBaseline, CLIPConfig
+from models.errors import ModelError
+from models.irra import IRRA, IRRAConfig
+from models.mgcc import FUSIONS, MGCC, MGCC_PAPER_RATIOS, MGCCConfig, table3_variants
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    family: str
+    description: str
+    defaults: dict[str, Any] = field(default_factory=dict)
+
+
+FAMILIES: dict[str, tuple[type[ModelConfig], type[RetrievalModel]]] = {
+    "mgcc": (MGCCConfig, MGCC),
+    "irra": (IRRAConfig, IRRA),
+    "clip": (CLIPConfig, CLIPBaseline),
+}
+
+
+def _entries() -> dict[str, ModelEntry]:
+    entries = {
+        "mgcc": ModelEntry("mgcc", "MGCC: S_I-T + S_P-W + S_P-T + S_I-W, AF fusion (paper)"),
+    }
+    for name, components in table3_variants().items():
+        pretty = " + ".join(f"S_{c[0].upper()}-{c[1:].upper()}" for c in components)
+        entries[name] = ModelEntry("mgcc", f"MGCC ablation: {pretty}",
+                                   {"components": components})
+    for fusion in FUSIONS:
+        if fusion != "af":
+            entries[f"mgcc-{fusion}"] = ModelEntry(
+                "mgcc", f"MGCC with {fusion} fusion instead of AF (Table 6)", {"fusion": fusion})
+    for short, dataset in (("cuhk", "cuhk-pedes"), ("icfg", "icfg-pedes"),
+                           ("rstpreid", "rstpreid")):
+        rho_image, rho_text = MGCC_PAPER_RATIOS[dataset]
+        entries[f"mgcc-{short}"] = ModelEntry(
+            "mgcc", f"MGCC with the paper's {dataset} ratios ({rho_image}, {rho_text})",
+            {"rho_image": rho_image, "rho_text": rho_text})
+    entries["irra"] = ModelEntry("irra", "IRRA: SDM + IRR (masked language modelling) + ID")
+    entries["clip"] = ModelEntry("clip", "CLIP fine-tuning baseline: global cosine, InfoNCE")
+    return entries
+
+
+MODELS: dict[str, ModelEntry] = _entries()
+
+
+def list_models() -> list[str]:
+    """Every registered model name."""
+    return list(MODELS)
+
+
+def describe_models() -> dict[str, str]:
+    """Name -> one-line description, for ``--help`` texts and listings."""
+    return {name: entry.description for name, entry in MODELS.items()}
+
+
+def _make_config(family: str, values: dict[str, Any]) -> ModelConfig:
+    config_cls, _ = FAMILIES[family]
+    valid = {f.name for f in dataclasses.fields(config_cls)}
+    unknown = sorted(set(values) - valid)
+    if unknown:
+        raise ModelError(f"unknown option(s) {', '.join(unknown)} for a {family} model; "
+                         f"valid: {', '.join(sorted(valid - {'family'}))}")
+    if values.get("family", family) != family:
+        raise ModelError(f"config family '{values['family']}' does not match '{family}'")
+    return config_cls(**{**values, "family": family})
+
+
+def build_model(name: str, **overrides: Any) -> RetrievalModel:
+    """Build a registered model, e.g. ``build_model("mgcc", backbone="tiny", num_classes=10)``.
+
+    Raises:
+        ModelError: unknown name (the message lists the valid names) or invalid option.
+    """
+    if name not in MODELS:
+        raise ModelError(f"unknown model '{name}'; valid models: {', '.join(list_models())}")
+    entry = MODELS[name]
+    values = {**entry.defaults, **overrides, "name": name}
+    return build_model_from_config(_make_config(entry.family, values))
+
+
+def build_model_from_config(
+    config: dict[str, Any] | ModelConfig, *, load_pretrained: bool = True,
+) -> RetrievalModel:
+    """Rebuild a model from ``dataclasses.asdict(model.config)`` (or a config object).
+
+    Args:
+        config: the dict (as read back from JSON) or a config dataclass.
+        load_pretrained: False builds the same architecture with random weights and ignores
+            ``pretrained`` (for loading a fine-tuned checkpoint right after, without needing the
+            original weights file or a network). The quick-GELU choice is kept: it is recorded in
+            the config once the weights have decided it.
+    """
+    if isinstance(config, ModelConfig):
+        values = dataclasses.asdict(config)
+    elif isinstance(config, dict):
+        values = dict(config)
+    else:
+        raise ModelError(f"a model config must be a dict, got {type(config).__name__}")
+    family = values.get("family")
+    if family not in FAMILIES:
+        raise ModelError(f"model config has unknown family '{family}'; valid: "
+                         f"{', '.join(FAMILIES)}")
+    resolved = _make_config(family, values)
+    build_config = resolved
+    if not load_pretrained:
+        build_config = dataclasses.replace(resolved, pretrained=None)
+    _, model_cls = FAMILIES[family]
+    model = model_cls(build_config)
+    # record what the weights decided (quick-GELU), so that a rebuild matches exactly
+    resolved.quick_gelu = model.backbone.quick_gelu
+    model.config = resolved
+    return model
