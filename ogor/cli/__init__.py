@@ -29,7 +29,11 @@ COMMANDS: dict[str, str] = {
 def _make_main() -> LazyGroup:
     import click
 
-    @click.group(cls=LazyGroup, lazy_commands=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
+    @click.group(
+        cls=LazyGroup,
+        lazy_commands=COMMANDS,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
     @click.version_option(__version__, prog_name="ogor")
     def main() -> None:
         """OGOR: build occlusion instance libraries and Occluded-* T-ReID datasets.

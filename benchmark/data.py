@@ -1,0 +1,305 @@
+"""Torch datasets over ``ogor.datasets`` records: training pairs, eval sets, transforms, sampling.
+
+Training follows IRRA: one sample per (image, caption) pair of the train split, person ids
+remapped to contiguous train ids ``0..K-1`` (sorted by the original id). Evaluation follows the
+T-ReID protocol (FACTS.md section 1): gallery = every image of the split, queries = every caption
+of the split, positives = gallery images with the query's person id.
+
+Randomness never depends on worker count or order: the sample order of an epoch is drawn from
+(seed, epoch) and each sample's augmentation from (seed, epoch, sample index), so a resumed run
+sees exactly the batches an uninterrupted one would, with any ``--workers``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from ogor.datasets import Dataset, Record
+from ogor.errors import DatasetError, ToreidError
+from ogor.io import stable_seed
+
+
+@dataclass(frozen=True)
+class Augment:
+    """Training augmentation, preset-dependent.
+
+    Attributes:
+        hflip: probability of a horizontal flip (MGCC and IRRA: 0.5).
+        pad_crop: pixels of zero padding before a random crop back to size (IRRA: 10 at 384x128;
+            scaled with the image height for other sizes); 0 disables it.
+        erase: probability of random erasing (IRRA: 0.5, area .02-.4 of the image, ratio
+            0.3-3.3, filled with 0 after normalisation, i.e. the mean colour); 0 disables it.
+    """
+
+    hflip: float = 0.5
+    pad_crop: int = 0
+    erase: float = 0.0
+
+    @classmethod
+    def none(cls) -> Augment:
+        return cls(hflip=0.0, pad_crop=0, erase=0.0)
+
+
+def load_image(path: Path, size: tuple[int, int]) -> np.ndarray:
+    """Decode an image as RGB uint8 ``[H, W, 3]`` resized to ``size`` (H, W), bicubic.
+
+    Raises a one-line :class:`DatasetError` naming the file when it is missing or corrupt.
+    """
+    try:
+        with Image.open(path) as img:
+            img = img.convert("RGB")
+            if img.size != (size[1], size[0]):
+                img = img.resize((size[1], size[0]), Image.BICUBIC)
+            return np.asarray(img, dtype=np.uint8).copy()
+    except FileNotFoundError:
+        raise DatasetError(path, "image file not found") from None
+    except (UnidentifiedImageError, OSError) as exc:
+        raise DatasetError(path, f"cannot decode image: {exc}") from None
+
+
+class ImageCache:
+    """Decoded, resized images kept in memory (small datasets are decoded once, not per epoch).
+
+    Bounded by ``max_bytes``: past it, images are decoded on every access.
+    """
+
+    def __init__(self, size: tuple[int, int], max_bytes: int = 2 << 30) -> None:
+        self.size = size
+        self.max_items = max(0, max_bytes // (size[0] * size[1] * 3))
+        self._items: dict[Path, np.ndarray] = {}
+
+    def get(self, path: Path) -> np.ndarray:
+        cached = self._items.get(path)
+        if cached is not None:
+            return cached
+        array = load_image(path, self.size)
+        if len(self._items) < self.max_items:
+            self._items[path] = array
+        return array
+
+
+def to_tensor(array: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """uint8 ``[H, W, 3]`` -> normalised float ``[3, H, W]``."""
+    pixels = torch.from_numpy(array).permute(2, 0, 1).float().div_(255.0)
+    m = torch.tensor(mean, dtype=torch.float32)[:, None, None]
+    s = torch.tensor(std, dtype=torch.float32)[:, None, None]
+    return (pixels - m) / s
+
+
+def augment(pixels: torch.Tensor, aug: Augment, rng: np.random.Generator) -> torch.Tensor:
+    """Apply ``aug`` to one normalised ``[3, H, W]`` image with its own random stream."""
+    _, h, w = pixels.shape
+    if aug.hflip and rng.random() < aug.hflip:
+        pixels = pixels.flip(-1)
+    if aug.pad_crop:
+        pad = aug.pad_crop
+        padded = torch.nn.functional.pad(pixels, (pad, pad, pad, pad))
+        top, left = int(rng.integers(0, 2 * pad + 1)), int(rng.integers(0, 2 * pad + 1))
+        pixels = padded[:, top : top + h, left : left + w]
+    if aug.erase and rng.random() < aug.erase:
+        for _ in range(10):
+            area = h * w * rng.uniform(0.02, 0.4)
+            ratio = math.exp(rng.uniform(math.log(0.3), math.log(1 / 0.3)))
+            eh, ew = int(round(math.sqrt(area * ratio))), int(round(math.sqrt(area / ratio)))
+            if 0 < eh < h and 0 < ew < w:
+                top, left = int(rng.integers(0, h - eh + 1)), int(rng.integers(0, w - ew + 1))
+                pixels = pixels.clone()
+                pixels[:, top : top + eh, left : left + ew] = 0.0
+                break
+    return pixels.contiguous()
+
+
+def train_pid_map(records: Sequence[Record]) -> dict[int, int]:
+    """Original person id -> contiguous train id, in ascending original id order."""
+    return {pid: i for i, pid in enumerate(sorted({r.person_id for r in records}))}
+
+
+class TrainPairs(torch.utils.data.Dataset):
+    """One sample per (image, caption) of the train split, as IRRA trains.
+
+    ``__getitem__`` returns ``(pixels [3,H,W], caption, train pid)``; captions are tokenised per
+    batch by the model's tokenizer in the training loop (it needs no worker process).
+    """
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        image_size: tuple[int, int],
+        mean: Sequence[float],
+        std: Sequence[float],
+        *,
+        aug: Augment,
+        seed: int,
+        split: str = "train",
+    ) -> None:
+        self.dataset = dataset
+        records = dataset.split(split)
+        if not records:
+            raise DatasetError(dataset.annotation_path, f"no '{split}' records", field="split")
+        self.pid_map = train_pid_map(records)
+        self.samples: list[tuple[Record, str]] = [(r, c) for r in records for c in r.captions]
+        self.images = ImageCache(tuple(image_size))
+        self.mean, self.std, self.aug, self.seed = tuple(mean), tuple(std), aug, seed
+        self.epoch = 0
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.pid_map)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch whose augmentation stream ``__getitem__`` draws from."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, str, int]:
+        record, caption = self.samples[index]
+        pixels = to_tensor(self.images.get(self.dataset.image_file(record)), self.mean, self.std)
+        rng = np.random.default_rng(stable_seed(self.seed, f"aug/{self.epoch}/{index}"))
+        return augment(pixels, self.aug, rng), caption, self.pid_map[record.person_id]
+
+
+def collate_pairs(batch: list[tuple[torch.Tensor, str, int]]) -> dict:
+    """Stack a list of :class:`TrainPairs` samples; captions stay strings."""
+    return {
+        "images": torch.stack([b[0] for b in batch]),
+        "captions": [b[1] for b in batch],
+        "pids": torch.tensor([b[2] for b in batch], dtype=torch.long),
+    }
+
+
+class EpochSampler(torch.utils.data.Sampler[int]):
+    """A shuffled order drawn from (seed, epoch), sharded over DDP ranks.
+
+    Like ``DistributedSampler`` (pads to a multiple of the world size by repeating the head of
+    the order) but seeded with :func:`ogor.io.stable_seed`, so the order is the same across
+    processes, platforms and resumes.
+    """
+
+    def __init__(self, size: int, *, seed: int, epoch: int, rank: int = 0, world: int = 1):
+        self.size, self.seed, self.epoch, self.rank, self.world = size, seed, epoch, rank, world
+        self.per_rank = math.ceil(size / world)
+
+    def order(self) -> np.ndarray:
+        rng = np.random.default_rng(stable_seed(self.seed, f"order/{self.epoch}"))
+        perm = rng.permutation(self.size)
+        total = self.per_rank * self.world
+        if total > self.size:
+            perm = np.concatenate([perm, perm[: total - self.size]])
+        return perm[self.rank :: self.world]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(int(i) for i in self.order())
+
+    def __len__(self) -> int:
+        return self.per_rank
+
+
+def _seed_worker(worker_id: int) -> None:
+    """Workers draw every random number from per-sample streams; fix torch's anyway."""
+    torch.manual_seed(torch.initial_seed() % (1 << 62) + worker_id)
+
+
+def train_loader(
+    pairs: TrainPairs,
+    *,
+    batch_size: int,
+    epoch: int,
+    seed: int,
+    workers: int = 0,
+    rank: int = 0,
+    world: int = 1,
+) -> torch.utils.data.DataLoader:
+    """The DataLoader of one epoch (made per epoch so that workers see the epoch number)."""
+    pairs.set_epoch(epoch)
+    sampler = EpochSampler(len(pairs), seed=seed, epoch=epoch, rank=rank, world=world)
+    return torch.utils.data.DataLoader(
+        pairs, batch_size=batch_size, sampler=sampler, num_workers=workers,
+        collate_fn=collate_pairs, drop_last=len(sampler) > batch_size,
+        worker_init_fn=_seed_worker if workers else None, pin_memory=False,
+    )
+
+
+@dataclass
+class EvalSet:
+    """The retrieval problem of one split.
+
+    Attributes:
+        split: the split's name.
+        gallery: the split's records (one gallery image each), annotation order.
+        gallery_pids: ``[G]`` original person ids.
+        captions: every caption of the split, record by record.
+        query_pids: ``[Q]`` person id of each caption.
+        query_image: ``[Q]`` gallery index of each caption's own image.
+        occluded: ``[G]`` bool, whether each gallery image is occluded; ``None`` without a
+            manifest.
+    """
+
+    dataset: Dataset
+    split: str
+    gallery: list[Record]
+    gallery_pids: torch.Tensor
+    captions: list[str]
+    query_pids: torch.Tensor
+    query_image: torch.Tensor
+    occluded: torch.Tensor | None = field(default=None)
+
+    @property
+    def num_ids(self) -> int:
+        return int(torch.unique(self.gallery_pids).numel())
+
+    def image_paths(self) -> list[Path]:
+        return [self.dataset.image_file(r) for r in self.gallery]
+
+
+def eval_set(dataset: Dataset, split: str, flags: dict[str, bool] | None = None) -> EvalSet:
+    """Build the eval problem of ``split``; a missing split is a one-line error."""
+    records = dataset.split(split)
+    if not records:
+        present = ", ".join(dataset.splits_present()) or "none"
+        raise ToreidError(
+            f"{dataset.annotation_path}: dataset has no '{split}' split (splits present: "
+            f"{present})"
+        )
+    captions, qpids, qimage = [], [], []
+    for index, record in enumerate(records):
+        for caption in record.captions:
+            captions.append(caption)
+            qpids.append(record.person_id)
+            qimage.append(index)
+    occluded = None
+    if flags is not None:
+        missing = [r.image_path for r in records if r.image_path not in flags]
+        if missing:
+            raise DatasetError(
+                dataset.root / "ogor-manifest.json", f"no record for image {missing[0]!r}",
+                field="images",
+            )
+        occluded = torch.tensor([bool(flags[r.image_path]) for r in records])
+    return EvalSet(
+        dataset=dataset, split=split, gallery=records,
+        gallery_pids=torch.tensor([r.person_id for r in records], dtype=torch.long),
+        captions=captions, query_pids=torch.tensor(qpids, dtype=torch.long),
+        query_image=torch.tensor(qimage, dtype=torch.long), occluded=occluded,
+    )
+
+
+class GalleryImages(torch.utils.data.Dataset):
+    """Eval-time images: resized and normalised, no augmentation."""
+
+    def __init__(self, paths: Sequence[Path], size: tuple[int, int], mean, std) -> None:
+        self.paths, self.size, self.mean, self.std = list(paths), tuple(size), mean, std
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return to_tensor(load_image(self.paths[index], self.size), self.mean, self.std)

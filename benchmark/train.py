@@ -1,0 +1,472 @@
+"""The training loop: parameter groups, warm-up + cosine, AMP, DDP, checkpoints, exact resume.
+
+One call of :func:`run_training` trains one (model, dataset, seed), selects a checkpoint on the
+validation split (never on test), evaluates it on test and writes the run folder
+(:mod:`benchmark.results`).
+
+Exact resume: a checkpoint is written atomically at the end of every epoch with the model,
+optimiser, scheduler, grad scaler, RNG states (python, numpy, torch, CUDA), epoch, best score and
+history. On top of that every epoch re-seeds torch from (seed, epoch) and draws its sample order
+and augmentations from (seed, epoch, index) (:mod:`benchmark.data`), so an epoch's random numbers
+do not depend on how the process got there. A run stopped after epoch k and resumed therefore
+reaches the same final metrics as an uninterrupted one, exactly (tested on the CPU).
+
+Model selection: with a ``val`` split, the checkpoint of the epoch with the best val
+``select_metric`` (default R@1; ties keep the earlier epoch) is ``best.pt``; without one
+(ICFG-PEDES) the last epoch is used, as IRRA's schedule runs to its end anyway. ``metrics.json``
+records the rule, the split and the epoch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from benchmark import dist, results
+from benchmark.data import Augment, TrainPairs, eval_set, train_loader
+from benchmark.evaluate import autocast, evaluate
+from ogor.datasets import read_dataset
+from ogor.errors import ToreidError
+from ogor.io import atomic_write_bytes, atomic_write_json, read_json, stable_seed
+
+OPTIMIZERS = ("adam", "adamw")
+AMP_MODES = ("off", "bf16", "fp16")
+SELECT_METRICS = ("R@1", "Rsum", "mAP")
+
+
+@dataclass
+class TrainConfig:
+    """Every knob of a training run (``config.json`` stores the resolved values).
+
+    Attributes:
+        epochs: training epochs.
+        batch_size: samples per step and per process (DDP multiplies it by the world size).
+        lr: learning rate of the encoder group.
+        lr_new_mult: multiplier for the ``new`` group (MGCC: x10, 1e-5 -> 1e-4; IRRA: x5).
+        bias_lr_mult: multiplier for biases (IRRA: x2).
+        weight_decay: weight decay of weights.
+        bias_weight_decay: weight decay of biases and norms (IRRA: 0); ``None`` = weight_decay.
+        optimizer: ``adam`` or ``adamw``.
+        adam_eps: Adam epsilon (IRRA: 1e-3).
+        warmup_epochs: linear warm-up from ``warmup_factor * lr`` (IRRA: 5 epochs, 0.1).
+        warmup_factor: the warm-up's starting fraction of the lr.
+        grad_clip: max global grad norm; ``None`` disables clipping.
+        amp: ``off``, ``bf16`` or ``fp16`` (CUDA only; fp16 uses a GradScaler).
+        seed: the run's seed (model init, order, augmentation).
+        eval_every: evaluate on val every N epochs (and always after the last one).
+        select_metric: the val metric that picks ``best.pt``.
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+        workers: DataLoader worker processes.
+        eval_batch_size: images per encoding batch at evaluation.
+        query_chunk: queries per similarity block at evaluation (bounds memory).
+        hflip, pad_crop, random_erasing: the augmentation (see :class:`benchmark.data.Augment`).
+        i2t: also report image-to-text metrics on test.
+        compile_similarity: ``torch.compile`` the model's pair similarity for evaluation on
+            CUDA (3x faster MGCC evaluation on an H100; ignored on the CPU).
+    """
+
+    epochs: int = 60
+    batch_size: int = 128
+    lr: float = 1e-5
+    lr_new_mult: float = 10.0
+    bias_lr_mult: float = 1.0
+    weight_decay: float = 0.0
+    bias_weight_decay: float | None = None
+    optimizer: str = "adam"
+    adam_eps: float = 1e-8
+    warmup_epochs: int = 0
+    warmup_factor: float = 0.1
+    grad_clip: float | None = None
+    amp: str = "off"
+    seed: int = 1
+    eval_every: int = 1
+    select_metric: str = "R@1"
+    device: str = "auto"
+    workers: int = 0
+    eval_batch_size: int = 128
+    query_chunk: int = 512
+    hflip: float = 0.5
+    pad_crop: int = 0
+    random_erasing: float = 0.0
+    i2t: bool = False
+    compile_similarity: bool = False
+
+    def validate(self) -> None:
+        """Refuse impossible values with a one-line error naming the option."""
+        checks = [
+            (self.epochs >= 1, "epochs", "must be >= 1"),
+            (self.batch_size >= 1, "batch_size", "must be >= 1"),
+            (self.lr > 0, "lr", "must be > 0"),
+            (self.optimizer in OPTIMIZERS, "optimizer", f"must be one of {', '.join(OPTIMIZERS)}"),
+            (self.amp in AMP_MODES, "amp", f"must be one of {', '.join(AMP_MODES)}"),
+            (self.select_metric in SELECT_METRICS, "select_metric",
+             f"must be one of {', '.join(SELECT_METRICS)}"),
+            (0 <= self.warmup_epochs <= self.epochs, "warmup_epochs",
+             "must be between 0 and epochs"),
+            (self.eval_every >= 1, "eval_every", "must be >= 1"),
+        ]
+        for ok, name, message in checks:
+            if not ok:
+                raise ToreidError(f"training option '{name}': {message} (got "
+                                  f"{getattr(self, name)!r})")
+
+    @property
+    def augment(self) -> Augment:
+        return Augment(hflip=self.hflip, pad_crop=self.pad_crop, erase=self.random_erasing)
+
+
+@dataclass
+class RunSpec:
+    """What to train: a model (name + build options), a dataset (label + root), a seed."""
+
+    model: str
+    dataset: str
+    dataset_root: Path
+    train: TrainConfig
+    model_options: dict[str, Any] = field(default_factory=dict)
+    preset: str = "custom"
+
+
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    """``auto`` -> CUDA when available else CPU; a CUDA request without CUDA is an error."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ToreidError("device 'cuda' requested but CUDA is not available (use --device "
+                              "cpu or auto)")
+        if name == "cuda":
+            name = f"cuda:{local_rank}"
+    elif name != "cpu":
+        raise ToreidError(f"unknown device {name!r} (valid: auto, cpu, cuda, cuda:N)")
+    return torch.device(name)
+
+
+def _is_bias_like(name: str, param: torch.nn.Parameter) -> bool:
+    return param.ndim <= 1 or name.endswith(".bias")
+
+
+def build_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """Adam/AdamW over the model's ``encoder`` and ``new`` groups, biases split off.
+
+    The groups come from ``model.parameter_groups()``; each is split into weights and biases
+    (1-d tensors: biases, norms, embeddings' scales) so that IRRA's bias rules apply.
+    """
+    names = {id(p): n for n, p in model.named_parameters()}
+    groups = []
+    for group_name, params in model.parameter_groups().items():
+        mult = cfg.lr_new_mult if group_name == "new" else 1.0
+        weights = [p for p in params if p.requires_grad and not _is_bias_like(names[id(p)], p)]
+        biases = [p for p in params if p.requires_grad and _is_bias_like(names[id(p)], p)]
+        bias_wd = cfg.weight_decay if cfg.bias_weight_decay is None else cfg.bias_weight_decay
+        if weights:
+            groups.append({"params": weights, "lr": cfg.lr * mult,
+                           "weight_decay": cfg.weight_decay, "name": f"{group_name}.weight"})
+        if biases:
+            groups.append({"params": biases, "lr": cfg.lr * mult * cfg.bias_lr_mult,
+                           "weight_decay": bias_wd, "name": f"{group_name}.bias"})
+    cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
+    return cls(groups, lr=cfg.lr, eps=cfg.adam_eps)
+
+
+def lr_lambda(cfg: TrainConfig, steps_per_epoch: int):
+    """Per-step factor: linear warm-up from ``warmup_factor``, then cosine to 0 at the end."""
+    warm = cfg.warmup_epochs * steps_per_epoch
+    total = cfg.epochs * steps_per_epoch
+
+    def factor(step: int) -> float:
+        if step < warm:
+            alpha = step / max(1, warm)
+            return cfg.warmup_factor * (1 - alpha) + alpha
+        progress = (step - warm) / max(1, total - warm)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+    return factor
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % (1 << 32))
+    torch.manual_seed(seed)
+
+
+def _rng_state() -> dict[str, Any]:
+    state = {"python": random.getstate(), "numpy": np.random.get_state(),
+             "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
+    """``torch.save`` into memory, then an atomic write: a checkpoint is whole or absent."""
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """Load a checkpoint on the CPU; a missing file is a one-line error."""
+    if not Path(path).is_file():
+        raise ToreidError(f"{path}: checkpoint not found")
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    return model.module if isinstance(model, torch.nn.parallel.DistributedDataParallel) else model
+
+
+def model_options_for(model_name: str, dataset_format: str, options: dict[str, Any]) -> dict:
+    """The model's build options for a dataset; explicit options win.
+
+    MGCC's token-selection ratios depend on the dataset (paper: CUHK-PEDES (0.3, 0.4),
+    ICFG-PEDES (0.4, 0.5), RSTPReid (0.5, 0.5)); the table lives in the models package
+    (``models.mgcc.MGCC_PAPER_RATIOS``, keyed by dataset format) and applies to ``mgcc`` itself,
+    not to ablation variants, which carry their own ratios.
+    """
+    resolved = dict(options)
+    if model_name == "mgcc":
+        from models.mgcc import MGCC_PAPER_RATIOS
+
+        ratios = MGCC_PAPER_RATIOS.get(dataset_format)
+        if ratios is not None:
+            resolved.setdefault("rho_image", ratios[0])
+            resolved.setdefault("rho_text", ratios[1])
+    return resolved
+
+
+def build_for_run(name: str, num_classes: int, options: dict[str, Any]) -> torch.nn.Module:
+    from models import build_model
+
+    return build_model(name, num_classes=num_classes, **options)
+
+
+def rebuild_from_run(run: Path) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The model of a finished run with its selected (``best.pt``) weights."""
+    from models import build_model_from_config
+
+    config = read_json(Path(run) / "config.json", "run config")
+    model = build_model_from_config(config["model"]["config"], load_pretrained=False)
+    checkpoint = load_checkpoint(results.checkpoint_dir(run) / "best.pt")
+    model.load_state_dict(checkpoint["model"])
+    return model, config
+
+
+def _history_row(epoch: int, losses: dict[str, float], lr: float, seconds: float,
+                 val: dict[str, float] | None) -> dict[str, Any]:
+    row: dict[str, Any] = {"epoch": epoch, "lr": lr}
+    row.update({f"loss/{k}": v for k, v in losses.items()})
+    row["seconds"] = round(seconds, 3)
+    if val is not None:
+        row.update({f"val/{k}": v for k, v in val.items() if k != "num_gallery"})
+    return row
+
+
+def run_training(spec: RunSpec, out: Path, *, resume: bool = False,
+                 progress: bool = True, stop_after: int | None = None) -> dict[str, Any] | None:
+    """Train, select, evaluate and write one run folder; return the ``metrics.json`` record.
+
+    Args:
+        spec: what to train.
+        out: the runs root (the run folder is ``out/<dataset>/<model>/seed<k>``).
+        resume: continue from ``checkpoints/last.pt`` if present; a finished run (with a
+            ``metrics.json``) is returned as it is.
+        progress: show progress bars.
+        stop_after: stop after this many epochs without evaluating on test (to simulate an
+            interruption in tests); returns ``None`` then.
+    """
+    cfg = spec.train
+    cfg.validate()
+    world = dist.init_from_env(cfg.device if cfg.device != "auto" else
+                               ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = resolve_device(cfg.device, world.local_rank)
+    run = results.run_dir(out, spec.dataset, spec.model, cfg.seed)
+    ckpt_dir = results.checkpoint_dir(run)
+    if resume and (run / "metrics.json").is_file():
+        return read_json(run / "metrics.json", "run result")
+    if not resume and (ckpt_dir / "last.pt").exists():
+        raise ToreidError(f"{run}: run folder already has checkpoints (pass --resume to continue "
+                          "it, or choose another --out)")
+
+    dataset = read_dataset(spec.dataset_root)
+    flags = _occlusion_flags(spec.dataset_root)
+    test_set = eval_set(dataset, "test", flags)  # fail early on a dataset without test
+    val_set = eval_set(dataset, "val") if dataset.split("val") else None
+
+    _seed_everything(stable_seed(cfg.seed, "init") % (1 << 63))
+    options = model_options_for(spec.model, dataset.format.name, spec.model_options)
+    pairs_probe = dataset.split("train")
+    if not pairs_probe:
+        raise ToreidError(f"{dataset.annotation_path}: dataset has no 'train' split")
+    num_classes = len({r.person_id for r in pairs_probe})
+    model = build_for_run(spec.model, num_classes, options).to(device)
+    pairs = TrainPairs(dataset, model.image_size, model.image_mean, model.image_std,
+                       aug=cfg.augment, seed=cfg.seed)
+    optimizer = build_optimizer(model, cfg)
+    steps_per_epoch = len(train_loader(pairs, batch_size=cfg.batch_size, epoch=0, seed=cfg.seed,
+                                       rank=world.rank, world=world.size))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg, steps_per_epoch))
+    scaler = torch.amp.GradScaler("cuda", enabled=(cfg.amp == "fp16" and device.type == "cuda"))
+
+    config_record = {
+        "dataset": {"name": spec.dataset, "root": str(spec.dataset_root),
+                    "format": dataset.format.name, "train_ids": num_classes,
+                    "train_pairs": len(pairs), "test_ids": test_set.num_ids,
+                    "has_val": val_set is not None, "has_manifest": flags is not None},
+        "model": {"name": spec.model, "options": options,
+                  "config": dataclasses.asdict(model.config)},
+        "train": dataclasses.asdict(cfg),
+        "preset": spec.preset,
+        "world_size": world.size,
+    }
+    start_epoch, best_score, best_epoch, history = 1, -math.inf, 0, []
+    if resume and (ckpt_dir / "last.pt").is_file():
+        state = load_checkpoint(ckpt_dir / "last.pt")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        scaler.load_state_dict(state["scaler"])
+        _set_rng_state(state["rng"])
+        start_epoch = state["epoch"] + 1
+        best_score, best_epoch = state["best_score"], state["best_epoch"]
+        history = state["history"]
+    if world.is_main:
+        atomic_write_json(run / "config.json", config_record)
+        atomic_write_json(run / "env.json", results.environment(str(device)))
+
+    train_model: torch.nn.Module = model
+    if world.distributed:
+        train_model = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=True)
+
+    started = time.perf_counter()
+    last_epoch = cfg.epochs if stop_after is None else min(cfg.epochs, stop_after)
+    epochs_bar = tqdm(range(start_epoch, last_epoch + 1), desc=f"{spec.model}/{spec.dataset}",
+                      unit="epoch", disable=not (progress and world.is_main),
+                      initial=start_epoch - 1, total=cfg.epochs)
+    for epoch in epochs_bar:
+        epoch_started = time.perf_counter()
+        torch.manual_seed(stable_seed(cfg.seed, f"torch/{epoch}") % (1 << 63))
+        losses = _train_epoch(train_model, model, pairs, optimizer, scheduler, scaler, cfg,
+                              epoch, device, world, progress)
+        val_metrics = None
+        is_last = epoch == cfg.epochs
+        if val_set is not None and (epoch % cfg.eval_every == 0 or is_last):
+            val_metrics = evaluate(model, val_set, device=device, amp=cfg.amp,
+                                   batch_size=cfg.eval_batch_size, query_chunk=cfg.query_chunk,
+                                   workers=cfg.workers, progress=progress and world.is_main,
+                                   compile_similarity=cfg.compile_similarity).t2i
+            if val_metrics[cfg.select_metric] > best_score:
+                best_score, best_epoch = val_metrics[cfg.select_metric], epoch
+                if world.is_main:
+                    save_checkpoint(ckpt_dir / "best.pt", {"model": model.state_dict(),
+                                                           "epoch": epoch})
+        elif val_set is None and is_last and world.is_main:
+            best_epoch = epoch
+            save_checkpoint(ckpt_dir / "best.pt", {"model": model.state_dict(), "epoch": epoch})
+        history.append(_history_row(epoch, losses, scheduler.get_last_lr()[0],
+                                    time.perf_counter() - epoch_started, val_metrics))
+        if world.is_main:
+            save_checkpoint(ckpt_dir / "last.pt", {
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
+                "rng": _rng_state(), "epoch": epoch, "best_score": best_score,
+                "best_epoch": best_epoch, "history": history,
+            })
+            results.write_history(run / "history.csv", history)
+        postfix = {k: f"{v:.3f}" for k, v in losses.items()}
+        if val_metrics:
+            postfix[f"val {cfg.select_metric}"] = f"{val_metrics[cfg.select_metric]:.1f}"
+        epochs_bar.set_postfix(postfix)
+        dist.barrier()
+    epochs_bar.close()
+    if stop_after is not None and last_epoch < cfg.epochs:
+        return None
+    train_seconds = time.perf_counter() - started
+
+    best = load_checkpoint(ckpt_dir / "best.pt")
+    model.load_state_dict(best["model"])
+    evaluation = evaluate(model, test_set, device=device, amp=cfg.amp,
+                          batch_size=cfg.eval_batch_size, query_chunk=cfg.query_chunk,
+                          i2t=cfg.i2t, workers=cfg.workers, progress=progress and world.is_main,
+                          compile_similarity=cfg.compile_similarity)
+    if val_set is not None:
+        selection = {"split": "val", "rule": f"best val {cfg.select_metric} over the evaluated "
+                     "epochs (ties: earlier epoch); never test", "metric": cfg.select_metric,
+                     "epoch": best_epoch, "score": best_score}
+    else:
+        selection = {"split": "none", "rule": "no val split: the last epoch (the schedule runs "
+                     "to its end; test is never used for selection)", "metric": None,
+                     "epoch": best_epoch, "score": None}
+    record = {
+        "format": results.RESULT_FORMAT, "version": results.RESULT_VERSION,
+        "dataset": spec.dataset, "dataset_root": str(spec.dataset_root),
+        "dataset_format": dataset.format.name, "model": spec.model, "seed": cfg.seed,
+        "preset": spec.preset, **evaluation.record(), "selection": selection,
+        "epochs": cfg.epochs, "checkpoint": "checkpoints/best.pt",
+        "train_seconds": round(train_seconds, 3), "eval_seconds": round(evaluation.seconds, 3),
+        "num_test_ids": test_set.num_ids, "chance_r1": 100.0 / test_set.num_ids,
+    }
+    if world.is_main:
+        results.write_result(run, record)
+    dist.barrier()
+    return record
+
+
+def _train_epoch(train_model, model, pairs, optimizer, scheduler, scaler, cfg: TrainConfig,
+                 epoch: int, device: torch.device, world: dist.World,
+                 progress: bool) -> dict[str, float]:
+    """One epoch; returns the mean of each named loss (and the total) over its steps."""
+    train_model.train()
+    loader = train_loader(pairs, batch_size=cfg.batch_size, epoch=epoch, seed=cfg.seed,
+                          workers=cfg.workers, rank=world.rank, world=world.size)
+    sums: dict[str, float] = {}
+    steps = 0
+    for batch in tqdm(loader, desc=f"epoch {epoch}", unit="step", leave=False,
+                      disable=not (progress and world.is_main)):
+        inputs = {"images": batch["images"].to(device, non_blocking=True),
+                  "tokens": model.tokenize(batch["captions"]).to(device),
+                  "pids": batch["pids"].to(device)}
+        with autocast(device, cfg.amp):
+            named = train_model(inputs)
+        total = sum(v.float() for v in named.values())
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(total).backward()
+        if cfg.grad_clip:
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+        scheduler.step()
+        steps += 1
+        for key, value in named.items():
+            sums[key] = sums.get(key, 0.0) + float(value.detach())
+        sums["total"] = sums.get("total", 0.0) + float(total.detach())
+    return {k: dist.all_reduce_mean(v / max(1, steps)) for k, v in sums.items()}
+
+
+def _occlusion_flags(root: Path) -> dict[str, bool] | None:
+    """The dataset's occlusion flags (``ogor.manifest.occlusion_flags``), or ``None``."""
+    from ogor.manifest import occlusion_flags
+
+    return occlusion_flags(root)
+
