@@ -83,8 +83,8 @@ def main() -> None:
               help="Extra model option, e.g. rho_image=0.3 (repeatable).")
 @click.option("--i2t", is_flag=True, default=None, help="Also report image-to-text metrics.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("runs"), show_default=True)
-@click.option("--resume", is_flag=True, help="Continue unfinished runs from checkpoints/last.pt;"
-              " finished runs are kept.")
+@click.option("--resume", is_flag=True, help="Continue unfinished runs from checkpoints/last.pt"
+              " (a finished run of the same configuration is always reused, never retrained).")
 @click.option("--demo-ids", type=int, default=None,
               help="Identities of the synthetic demo dataset (default 260: 52 test ids).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")

@@ -181,6 +181,11 @@ def run_benchmark(
                     log(f"   test R@1 {test['R@1']:.2f}  R@5 {test['R@5']:.2f}  "
                         f"R@10 {test['R@10']:.2f}  mAP {test['mAP']:.2f}  "
                         f"Rsum {test['Rsum']:.2f}")
+                    if record.get("occlusion"):
+                        parts = [f"{name}-image queries ({m['num_queries']}) R@1 {m['R@1']:.2f} "
+                                 f"mAP {m['mAP']:.2f}"
+                                 for name, m in record["occlusion"].items()]
+                        log("   " + "  |  ".join(parts))
                 finished.append(results.read_result(
                     results.run_dir(out, label, model, seed) / "metrics.json"))
     return finished

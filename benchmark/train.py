@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import json
 import math
 import random
 import time
@@ -300,12 +301,6 @@ def run_training(spec: RunSpec, out: Path, *, resume: bool = False,
     device = resolve_device(cfg.device, world.local_rank)
     run = results.run_dir(out, spec.dataset, spec.model, cfg.seed)
     ckpt_dir = results.checkpoint_dir(run)
-    if resume and (run / "metrics.json").is_file():
-        return read_json(run / "metrics.json", "run result")
-    if not resume and (ckpt_dir / "last.pt").exists():
-        raise ToreidError(f"{run}: run folder already has checkpoints (pass --resume to continue "
-                          "it, or choose another --out)")
-
     dataset = read_dataset(spec.dataset_root)
     flags = _occlusion_flags(spec.dataset_root)
     test_set = eval_set(dataset, "test", flags)  # fail early on a dataset without test
@@ -337,6 +332,12 @@ def run_training(spec: RunSpec, out: Path, *, resume: bool = False,
         "preset": spec.preset,
         "world_size": world.size,
     }
+    existing = _existing_run(run, config_record)
+    if existing == "finished":
+        return read_json(run / "metrics.json", "run result")
+    if existing == "started" and not resume:
+        raise ToreidError(f"{run}: run folder already has checkpoints (pass --resume to continue "
+                          "it, or choose another --out)")
     start_epoch, best_score, best_epoch, history = 1, -math.inf, 0, []
     if resume and (ckpt_dir / "last.pt").is_file():
         state = load_checkpoint(ckpt_dir / "last.pt")
@@ -430,6 +431,29 @@ def run_training(spec: RunSpec, out: Path, *, resume: bool = False,
         results.write_result(run, record)
     dist.barrier()
     return record
+
+
+def _existing_run(run: Path, config_record: dict[str, Any]) -> str:
+    """What ``run`` already holds: "none", "started" (checkpoints) or "finished" (metrics.json).
+
+    A run folder that holds work of another configuration is refused, so that neither a resume
+    nor a rerun ever mixes two configurations in one result: rerunning the same command reuses
+    a finished run instead of training it again.
+    """
+    started = (results.checkpoint_dir(run) / "last.pt").is_file()
+    finished = (run / "metrics.json").is_file()
+    if not (started or finished):
+        return "none"
+    config_file = run / "config.json"
+    if config_file.is_file():
+        recorded = read_json(config_file, "run config")
+        wanted = json.loads(json.dumps(config_record))
+        for key in wanted:
+            if recorded.get(key) != wanted[key]:
+                raise ToreidError(f"{config_file}: field '{key}': this run folder holds a run with "
+                                  "another configuration (choose another --out, or delete the "
+                                  "folder to train again)")
+    return "finished" if finished else "started"
 
 
 def _train_epoch(train_model, model, pairs, optimizer, scheduler, scaler, cfg: TrainConfig,

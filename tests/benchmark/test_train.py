@@ -48,9 +48,15 @@ def test_resumed_run_equals_uninterrupted_run(small_dataset, tmp_path):
     weights_b = load_checkpoint(run_b / "checkpoints" / "last.pt")["model"]
     for name, tensor in weights_a.items():
         assert torch.equal(tensor, weights_b[name]), name
-    # Resuming a finished run returns its record without training again.
+    # Resuming or rerunning a finished run returns its record without training again ...
+    stamp = (run_b / "checkpoints" / "last.pt").stat().st_mtime_ns
     again = run_training(_spec(small_dataset), tmp_path / "b", progress=False, resume=True)
-    assert again["test"] == resumed["test"]
+    rerun = run_training(_spec(small_dataset), tmp_path / "b", progress=False)
+    assert again["test"] == resumed["test"] == rerun["test"]
+    assert (run_b / "checkpoints" / "last.pt").stat().st_mtime_ns == stamp
+    # ... but a run folder never mixes two configurations.
+    with pytest.raises(ToreidError, match="another configuration"):
+        run_training(_spec(small_dataset, epochs=3), tmp_path / "b", progress=False, resume=True)
 
 
 def test_run_folder_records(small_dataset, tmp_path):
