@@ -189,3 +189,21 @@ def drop_tokens(features: ImageFeatures | TextFeatures) -> ImageFeatures | TextF
         mask=features.mask.new_zeros(batch, 0),
         attention=features.attention.new_zeros(batch, 0),
     )
+
+
+class GlobalRetrievalModel(RetrievalModel):
+    """A model that retrieves by the cosine of global features alone (CLIP baseline, IRRA).
+
+    Its features carry no tokens (see :func:`drop_tokens`), so evaluation holds one vector per
+    image and caption.
+    """
+
+    def encode_images(self, pixels: Tensor) -> ImageFeatures:
+        return drop_tokens(self.backbone.encode_images(pixels))  # type: ignore[return-value]
+
+    def encode_texts(self, tokens: Tensor) -> TextFeatures:
+        return drop_tokens(self.backbone.encode_texts(tokens))  # type: ignore[return-value]
+
+    def pair_similarity(self, text: TextFeatures, image: ImageFeatures) -> Tensor:
+        return F.normalize(text.pooled.float(), dim=-1) @ F.normalize(
+            image.pooled.float(), dim=-1).t()

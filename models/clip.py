@@ -9,12 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch.nn.functional as F
 from torch import Tensor
 
-from models.base import ModelConfig, RetrievalModel, drop_tokens, info_nce
+from models.base import GlobalRetrievalModel, ModelConfig, info_nce
 from models.errors import ModelError
-from models.features import ImageFeatures, TextFeatures
 
 
 @dataclass
@@ -34,20 +32,10 @@ class CLIPConfig(ModelConfig):
             raise ModelError(f"unknown loss_reduction '{self.loss_reduction}'; valid: sum, mean")
 
 
-class CLIPBaseline(RetrievalModel):
+class CLIPBaseline(GlobalRetrievalModel):
     """Global features only; similarity is their cosine."""
 
     config: CLIPConfig
-
-    def encode_images(self, pixels: Tensor) -> ImageFeatures:
-        return drop_tokens(self.backbone.encode_images(pixels))  # type: ignore[return-value]
-
-    def encode_texts(self, tokens: Tensor) -> TextFeatures:
-        return drop_tokens(self.backbone.encode_texts(tokens))  # type: ignore[return-value]
-
-    def pair_similarity(self, text: TextFeatures, image: ImageFeatures) -> Tensor:
-        return F.normalize(text.pooled.float(), dim=-1) @ F.normalize(
-            image.pooled.float(), dim=-1).t()
 
     def forward(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         image = self.encode_images(batch["images"])

@@ -33,9 +33,8 @@ from open_clip.transformer import LayerNorm, QuickGELU, Transformer
 from torch import Tensor, nn
 
 from models.backbone import EOT_TOKEN_ID, SOT_TOKEN_ID
-from models.base import ModelConfig, RetrievalModel, drop_tokens
+from models.base import GlobalRetrievalModel, ModelConfig
 from models.errors import ModelError
-from models.features import ImageFeatures, TextFeatures
 
 MASK_TOKEN_ID = 49405
 RANDOM_TOKEN_RANGE = (1, 49405)  # [low, high): ordinary BPE ids, as IRRA draws them
@@ -172,7 +171,7 @@ class CrossModalTransformer(nn.Module):
         return self.ln_post(x)
 
 
-class IRRA(RetrievalModel):
+class IRRA(GlobalRetrievalModel):
     """IRRA; ``forward`` returns {"sdm", "irr", "id"} (no "id" without ``num_classes``)."""
 
     config: IRRAConfig
@@ -190,16 +189,6 @@ class IRRA(RetrievalModel):
             self.classifier = nn.Linear(width, config.num_classes)
             nn.init.normal_(self.classifier.weight, std=0.001)
             nn.init.zeros_(self.classifier.bias)
-
-    def encode_images(self, pixels: Tensor) -> ImageFeatures:
-        return drop_tokens(self.backbone.encode_images(pixels))  # type: ignore[return-value]
-
-    def encode_texts(self, tokens: Tensor) -> TextFeatures:
-        return drop_tokens(self.backbone.encode_texts(tokens))  # type: ignore[return-value]
-
-    def pair_similarity(self, text: TextFeatures, image: ImageFeatures) -> Tensor:
-        return F.normalize(text.pooled.float(), dim=-1) @ F.normalize(
-            image.pooled.float(), dim=-1).t()
 
     def forward(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         config = self.config

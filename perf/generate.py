@@ -7,7 +7,7 @@ What it does:
    the real split sizes scaled, and ``reid_raw.json``. A second root with the first
    ``--small`` images (sharing the image folder) checks that memory is flat in dataset size.
 2. Times ``generate_dataset`` at ``--ratio`` (0.3) for 1 worker and for all cores, each in a fresh
-   subprocess so that its peak RSS (parent, and the largest worker) is its own.
+   subprocess; peak memory is each process's own VmHWM (parent, and the largest worker).
 3. Measures in the same run the codec floor: decode + encode of exactly the images that run
    occluded, same JPEG quality, same number of processes; and the "codec + write" floor, which
    also writes each result to a new file (file creation is not free: on this machine's ext4 it
@@ -25,11 +25,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
-import resource
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from multiprocessing import get_context
 from pathlib import Path
@@ -136,18 +137,56 @@ def codec_floor(
     return time.perf_counter() - started
 
 
+def vm_hwm_mb(pid: int | str = "self") -> float:
+    """Peak resident memory (``VmHWM``) of a live process, in MB; 0 once it has exited.
+
+    ``ru_maxrss`` is not used: Linux carries a process's high-water mark over fork and exec, so
+    a child started from a large parent reports the parent's peak, not its own.
+    """
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return 0.0
+
+
+class PeakSampler(threading.Thread):
+    """Samples the peak memory of this process's children (the generator's workers) every
+    20 ms; VmHWM only grows, so the last sample before a worker exits is its peak."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.peaks: dict[int, float] = {}
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.wait(0.02):
+            for child in multiprocessing.active_children():
+                peak = vm_hwm_mb(child.pid)
+                self.peaks[child.pid] = max(self.peaks.get(child.pid, 0.0), peak)
+
+    def stop(self) -> float:
+        self._stop_event.set()
+        self.join()
+        return max(self.peaks.values(), default=0.0)
+
+
 def child_run(source: str, out: str, ratio: float, workers: int, quality: int) -> None:
-    """Runs in a fresh process: one generation, then its timing and peak RSS as JSON."""
+    """Runs in a fresh process: one generation, then its timing and peak memory as JSON."""
     from ogor.generate import generate_dataset
 
     shutil.rmtree(out, ignore_errors=True)
+    sampler = PeakSampler()
+    sampler.start()
     started = time.perf_counter()
     summary = generate_dataset(source, out, ratio=ratio, workers=workers, quality=quality)
     seconds = time.perf_counter() - started
-    self_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    children_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    worker_mb = sampler.stop()
     print(json.dumps({"seconds": seconds, "occluded": summary.occluded,
-                      "parent_peak_mb": self_kb / 1024, "worker_peak_mb": children_kb / 1024}))
+                      "parent_peak_mb": vm_hwm_mb(), "worker_peak_mb": worker_mb}))
 
 
 def run_case(
