@@ -8,6 +8,7 @@ how they compare and which losses they return.
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import math
 from dataclasses import dataclass
@@ -97,7 +98,7 @@ def resolve_chunk(chunk: int | tuple[int, int] | None, entries_per_pair: int) ->
     return chunk_q, chunk_g
 
 
-class RetrievalModel(nn.Module):
+class RetrievalModel(nn.Module, metaclass=abc.ABCMeta):
     """Base class: holds the backbone and implements the parts of C4 that do not vary."""
 
     config: ModelConfig
@@ -146,15 +147,17 @@ class RetrievalModel(nn.Module):
         return {"encoder": encoder, "new": new}
 
     # -- to be provided by each family
+    @abc.abstractmethod
     def encode_images(self, pixels: Tensor) -> ImageFeatures:
-        raise NotImplementedError
+        """Features of a batch of normalised images."""
 
+    @abc.abstractmethod
     def encode_texts(self, tokens: Tensor) -> TextFeatures:
-        raise NotImplementedError
+        """Features of a batch of tokenised captions."""
 
+    @abc.abstractmethod
     def pair_similarity(self, text: TextFeatures, image: ImageFeatures) -> Tensor:
         """Unscaled similarity ``[Q, G]`` of every text with every image, in one block."""
-        raise NotImplementedError
 
     def _entries_per_pair(self, text: TextFeatures, image: ImageFeatures) -> int:
         return 1

@@ -12,6 +12,7 @@ Both draw the occluder uniformly from the library with the image's own seeded st
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -33,7 +34,7 @@ class InstanceSource(Protocol):
 
 
 @dataclass(frozen=True)
-class GenerationProtocol:
+class GenerationProtocol(abc.ABC):
     """A selection rule plus a placement rule.
 
     Attributes:
@@ -46,15 +47,15 @@ class GenerationProtocol:
     description: str
     uses_ratio: bool
 
+    @abc.abstractmethod
     def select(self, images: Sequence[ImageItem], ratio: float, seed: int) -> set[str]:
         """Paths (relative to ``imgs/``) of the images to occlude."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def place(
         self, rng: np.random.Generator, image_hw: tuple[int, int], library: InstanceSource
     ) -> Placement:
         """Draw an instance and its placement from the image's own stream ``rng``."""
-        raise NotImplementedError
 
 
 class PaperProtocol(GenerationProtocol):
