@@ -74,14 +74,9 @@ def encode_images(
     images = GalleryImages([paths[i] for i in shard], model.image_size, model.image_mean,
                            model.image_std)
     loader = torch.utils.data.DataLoader(images, batch_size=batch_size, num_workers=workers)
-    parts = []
-    for pixels in tqdm(loader, desc="encode images", unit="batch", disable=not progress,
-                       leave=False):
-        with autocast(device, amp):
-            feats = model.encode_images(pixels.to(device, non_blocking=True))
-        parts.append(feats.to("cpu", dtype=torch.float32))
-    local = type(parts[0]).cat(parts)
-    return _unshard(dist.gather_objects(local), len(paths), type(local).cat)
+    batches = (pixels.to(device, non_blocking=True) for pixels in loader)
+    return _encode_all(model.encode_images, batches, len(loader), len(paths), "encode images",
+                       device, amp, progress)
 
 
 @torch.no_grad()
@@ -97,15 +92,24 @@ def encode_texts(
     """``TextFeatures`` of every caption (order kept), on the CPU."""
     shard = _shard(len(captions))
     texts = [captions[i] for i in shard]
+    starts = range(0, len(texts), batch_size)
+    batches = (model.tokenize(texts[i : i + batch_size]).to(device) for i in starts)
+    return _encode_all(model.encode_texts, batches, len(starts), len(captions), "encode texts",
+                       device, amp, progress)
+
+
+def _encode_all(encode: Any, batches: Any, num_batches: int, total: int, desc: str,
+                device: torch.device, amp: str, progress: bool) -> Any:
+    """Encode this rank's batches, move the features to the CPU in float32, concatenate, and
+    gather every rank's share back into the original order of ``total`` items."""
     parts = []
-    for start in tqdm(range(0, len(texts), batch_size), desc="encode texts", unit="batch",
+    for batch in tqdm(batches, desc=desc, unit="batch", total=num_batches,
                       disable=not progress, leave=False):
-        tokens = model.tokenize(texts[start : start + batch_size]).to(device)
         with autocast(device, amp):
-            feats = model.encode_texts(tokens)
+            feats = encode(batch)
         parts.append(feats.to("cpu", dtype=torch.float32))
     local = type(parts[0]).cat(parts)
-    return _unshard(dist.gather_objects(local), len(captions), type(local).cat)
+    return _unshard(dist.gather_objects(local), total, type(local).cat)
 
 
 @torch.no_grad()

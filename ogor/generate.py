@@ -219,20 +219,10 @@ class _Worker:
         return digest
 
     def _occlude(self, src: str, dst: str, task: _Task) -> tuple[Placement, float, str]:
-        import cv2
 
         from ogor.compose import paste
 
-        try:
-            with open(src, "rb") as handle:
-                data = handle.read()
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-            raise GenerationError(f"{src}: source image not found") from None
-        image = cv2.imdecode(
-            np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
-        )
-        if image is None:
-            raise GenerationError(f"{src}: not a decodable image")
+        image = read_image(src)
         if task.placement is not None:
             placement = Placement.from_json(task.placement)
         else:
@@ -267,6 +257,25 @@ def _run_chunk(tasks: list[_Task]) -> list[_Done]:
 def image_seed(seed: int, split: str, source_path: str) -> int:
     """The seed of one image's random stream: depends on the seed, split and path only."""
     return stable_seed(seed, f"{split}/{source_path}")
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Decode an image file as BGR the way generation does: EXIF orientation is ignored so that
+    pixels stay where the placement's box puts them. A missing or undecodable file is a one-line
+    :class:`GenerationError` naming it."""
+    import cv2
+
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        raise GenerationError(f"{path}: source image not found") from None
+    image = cv2.imdecode(
+        np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
+    )
+    if image is None:
+        raise GenerationError(f"{path}: not a decodable image")
+    return image
 
 
 def encode_image(image: np.ndarray, suffix: str, quality: int, source: str | Path) -> bytes:

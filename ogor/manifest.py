@@ -358,11 +358,9 @@ def _check_against_source(
     image_dir: Path,
 ) -> int:
     """Source annotation sha256, and sampled occluded images rebuilt from the source."""
-    import cv2
-    import numpy as np
 
     from ogor.compose import paste, rgba_to_premultiplied_bgra
-    from ogor.generate import encode_image
+    from ogor.generate import encode_image, read_image
     from ogor.io import sha256_bytes, sha256_file
     from ogor.placement import Placement
 
@@ -374,13 +372,7 @@ def _check_against_source(
     source_images = source / manifest["source"]["image_dir"]
     for item in sampled:
         src = source_images / item["source_path"]
-        if not src.is_file():
-            raise GenerationError(f"{src}: source image missing")
-        image = cv2.imdecode(
-            np.fromfile(src, dtype=np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
-        )
-        if image is None:
-            raise GenerationError(f"{src}: source image missing or not decodable")
+        image = read_image(src)
         placement = Placement.from_json(item["placement"])
         occluder = rgba_to_premultiplied_bgra(library.rgba(library.get(placement.instance_id)))
         paste(image, occluder, placement, manifest["feather"])

@@ -182,41 +182,24 @@ def sample_placement(
     low, high = delta_range
     # Without rounding, the largest fitting delta is min(max_h^2 / (H W gamma), W gamma / H); when
     # even the rounded box of delta = low cannot fit, no draw can, so the retries are skipped.
-    attempts = 0
+    attempts, fallback = 0, None
     if _fits(occluder_size(low, image_hw, instance_hw), max_h, width):
         for attempts in range(1, max_attempts + 1):  # noqa: B007 (read after the loop)
             delta = float(rng.uniform(low, high))
             h_o, w_o = occluder_size(delta, image_hw, instance_hw)
             if _fits((h_o, w_o), max_h, width):
-                x, y = _position(rng, instance.position_set, image_hw, h_o, w_o)
-                return Placement(
-                    instance.id,
-                    instance.class_name,
-                    instance.position_set,
-                    delta,
-                    x,
-                    y,
-                    w_o,
-                    h_o,
-                    attempts=attempts,
-                )
-        reason = f"no fitting delta in {max_attempts} draws: largest fitting box"
+                break
+        else:
+            fallback = f"no fitting delta in {max_attempts} draws: largest fitting box"
     else:
-        reason = f"no delta >= {low} fits: largest fitting box"
-    h_o, w_o = largest_fitting_box(image_hw, instance_hw, instance.position_set)
+        fallback = f"no delta >= {low} fits: largest fitting box"
+    if fallback is not None:
+        h_o, w_o = largest_fitting_box(image_hw, instance_hw, instance.position_set)
+        delta = h_o * w_o / (height * width)
     x, y = _position(rng, instance.position_set, image_hw, h_o, w_o)
-    delta = h_o * w_o / (height * width)
     return Placement(
-        instance.id,
-        instance.class_name,
-        instance.position_set,
-        delta,
-        x,
-        y,
-        w_o,
-        h_o,
-        attempts=attempts,
-        fallback=reason,
+        instance.id, instance.class_name, instance.position_set, delta, x, y, w_o, h_o,
+        attempts=attempts, fallback=fallback,
     )
 
 

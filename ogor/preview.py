@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from ogor.errors import GenerationError
+from ogor.generate import read_image
 from ogor.io import atomic_write_bytes
 from ogor.manifest import _sample, read_manifest
 
@@ -30,17 +31,6 @@ def _fit(image: np.ndarray, cell_hw: tuple[int, int]) -> np.ndarray:
     y, x = (height - size[1]) // 2, (width - size[0]) // 2
     cell[y : y + size[1], x : x + size[0]] = resized
     return cell
-
-
-def _read(path: Path) -> np.ndarray:
-    if not path.is_file():
-        raise GenerationError(f"{path}: image not found")
-    image = cv2.imdecode(
-        np.fromfile(path, dtype=np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
-    )
-    if image is None:
-        raise GenerationError(f"{path}: not a decodable image")
-    return image
 
 
 def make_preview(
@@ -88,8 +78,8 @@ def make_preview(
             clean_file = root / image_dir / item["source_path"]
         else:
             clean_file = source_root / image_dir / item["source_path"]
-        clean = _fit(_read(clean_file), CELL_HW)
-        occluded_image = _fit(_read(root / image_dir / item["path"]), CELL_HW)
+        clean = _fit(read_image(clean_file), CELL_HW)
+        occluded_image = _fit(read_image(root / image_dir / item["path"]), CELL_HW)
         y = GAP + (k // columns) * (cell_h + LABEL_H + GAP)
         x = GAP + (k % columns) * (pair_w + 2 * GAP)
         sheet[y : y + cell_h, x : x + cell_w] = clean
