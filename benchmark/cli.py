@@ -12,8 +12,8 @@ from pathlib import Path
 
 import click
 
-from ogor.cli._lazy import user_errors
-from ogor.errors import ToreidError
+from toreid.cli import user_errors
+from toreid.errors import ToreidError
 
 
 def _int_list(text: str, option: str) -> list[int]:

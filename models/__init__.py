@@ -1,5 +1,10 @@
 """Retrieval models for text-based (occluded) person re-identification: MGCC, IRRA, CLIP.
 
+Layout: ``encoders/`` (one module per encoder family: ``clip`` is the open_clip backbone),
+``losses`` (every loss, pure functions), ``methods/`` (one module per method family; variants are
+configs in the registry), ``registry`` on top; ``base``, ``features`` and ``token_selection`` are
+shared by all methods.
+
 The models know nothing of files, datasets or the command line. The public interface (contract
 C4) is::
 
@@ -11,13 +16,14 @@ C4) is::
     losses = model({"images": pixels, "tokens": tokens, "pids": pids})  # named scalar losses
 """
 
-from models.backbone import BACKBONE_PRESETS, Backbone, list_backbones
-from models.base import ModelConfig, RetrievalModel, info_nce
-from models.clip import CLIPBaseline, CLIPConfig
+from models.base import ModelConfig, RetrievalModel
+from models.encoders.clip import BACKBONE_PRESETS, Backbone, list_backbones
 from models.errors import ModelError
 from models.features import ImageFeatures, TextFeatures
-from models.irra import IRRA, IRRAConfig
-from models.mgcc import MGCC, MGCC_PAPER_RATIOS, MGCC_PAPER_TABLE4, MGCCConfig
+from models.losses import info_nce, sdm_loss
+from models.methods.clip import CLIPBaseline, CLIPConfig
+from models.methods.irra import IRRA, IRRAConfig
+from models.methods.mgcc import MGCC, MGCC_PAPER_RATIOS, MGCC_PAPER_TABLE4, MGCCConfig
 from models.registry import build_model, build_model_from_config, describe_models, list_models
 
 __all__ = [
@@ -40,6 +46,7 @@ __all__ = [
     "build_model_from_config",
     "describe_models",
     "info_nce",
+    "sdm_loss",
     "list_backbones",
     "list_models",
 ]

@@ -1,9 +1,12 @@
-"""What every retrieval model shares: its config fields, the backbone, InfoNCE, chunking.
+"""What every retrieval model shares, whatever its encoders: config fields and chunking.
 
 The trainer and evaluator see only the small interface of contract C4 (``encode_images``,
-``encode_texts``, ``similarity``, ``forward``, ``parameter_groups`` and a few attributes); the
-families (:mod:`models.mgcc`, :mod:`models.irra`, :mod:`models.clip`) differ in what they encode,
-how they compare and which losses they return.
+``encode_texts``, ``similarity``, ``forward``, ``parameter_groups``, ``tokenize`` and the image
+attributes ``image_size`` / ``image_mean`` / ``image_std``). :class:`RetrievalModel` fixes that
+interface and implements the parts that do not depend on the encoders (chunked similarity, the
+encoder/new parameter split); :mod:`models.methods.clip_model` adds the open_clip backbone that
+MGCC, IRRA and the CLIP baseline share, and models on other encoders (ResNet, LSTM, BERT, ...)
+subclass :class:`RetrievalModel` directly.
 """
 
 from __future__ import annotations
@@ -11,19 +14,16 @@ from __future__ import annotations
 import abc
 import dataclasses
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from models.backbone import Backbone
 from models.errors import ModelError
 from models.features import ImageFeatures, TextFeatures
 
-# The logit scale is CLIP's learnable temperature, clamped at 100 as CLIP and open_clip do.
-MAX_LOGIT_SCALE = 100.0
 # Default chunk budget: at most this many (text, image, patch, word) similarity entries per block.
 DEFAULT_CHUNK_ENTRIES = 1 << 24
 
@@ -65,22 +65,6 @@ class ModelConfig:
         return dataclasses.asdict(self)
 
 
-def info_nce(logits: Tensor, reduction: str = "sum") -> Tensor:
-    """InfoNCE in both directions (paper Eq. 13-15) for a square batch of matched pairs.
-
-    Args:
-        logits: ``[B, B]`` scaled similarities, rows texts, columns images; pair ``i`` is the
-            positive of row and column ``i``.
-        reduction: "sum" adds the two directions as the paper's Eq. 15 does; "mean" averages
-            them as MGCC's released code does.
-    """
-    target = torch.arange(logits.shape[0], device=logits.device)
-    text_to_image = F.cross_entropy(logits.float(), target)
-    image_to_text = F.cross_entropy(logits.float().t(), target)
-    total = text_to_image + image_to_text
-    return total if reduction == "sum" else total / 2
-
-
 def resolve_chunk(chunk: int | tuple[int, int] | None, entries_per_pair: int) -> tuple[int, int]:
     """Block sizes (texts, images) for chunked similarity.
 
@@ -99,52 +83,46 @@ def resolve_chunk(chunk: int | tuple[int, int] | None, entries_per_pair: int) ->
 
 
 class RetrievalModel(nn.Module, metaclass=abc.ABCMeta):
-    """Base class: holds the backbone and implements the parts of C4 that do not vary."""
+    """Base class of every model: the C4 interface and the parts of it that do not vary.
+
+    A subclass sets ``image_size`` (H, W), ``image_mean`` and ``image_std`` (the normalisation its
+    image encoder expects), implements :meth:`tokenize` with its text encoder's tokenizer, and
+    names its pretrained encoders in :meth:`encoder_modules` so that :meth:`parameter_groups`
+    can give them the encoder learning rate and everything else the new-module one.
+    """
 
     config: ModelConfig
+    image_size: tuple[int, int]
+    image_mean: tuple[float, float, float]
+    image_std: tuple[float, float, float]
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
-        self.backbone = Backbone(
-            config.backbone, pretrained=config.pretrained, image_size=config.image_size,
-            quick_gelu=config.quick_gelu)
 
-    # -- attributes of contract C4
-    @property
-    def image_size(self) -> tuple[int, int]:
-        return self.backbone.image_size
-
-    @property
-    def image_mean(self) -> tuple[float, float, float]:
-        return self.backbone.image_mean  # type: ignore[return-value]
-
-    @property
-    def image_std(self) -> tuple[float, float, float]:
-        return self.backbone.image_std  # type: ignore[return-value]
-
-    @property
-    def context_length(self) -> int:
-        return self.backbone.context_length
-
-    @property
-    def embed_dim(self) -> int:
-        return self.backbone.embed_dim
-
+    @abc.abstractmethod
     def tokenize(self, texts: list[str]) -> Tensor:
-        return self.backbone.tokenize(texts)
+        """Token ids ``[B, L]`` of captions, with this model's own tokenizer."""
 
-    def logit_scale(self) -> Tensor:
-        """CLIP's learnable temperature ``exp(logit_scale)``, clamped at 100."""
-        return self.backbone.clip.logit_scale.exp().clamp(max=MAX_LOGIT_SCALE)
+    def encoder_modules(self) -> Iterable[nn.Module]:
+        """The (pre-trainable) encoders; their parameters form the "encoder" group."""
+        return ()
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
-        """"encoder": every parameter of the open_clip model (logit_scale included, since it is
-        CLIP's own); "new": everything added on top (empty for MGCC and CLIP)."""
-        encoder_ids = {id(p) for p in self.backbone.parameters()}
-        encoder = [p for p in self.backbone.parameters() if p.requires_grad]
+        """"encoder": the trainable parameters of :meth:`encoder_modules`; "new": the rest."""
+        encoder_ids: set[int] = set()
+        encoder: list[nn.Parameter] = []
+        for module in self.encoder_modules():
+            for param in module.parameters():
+                if param.requires_grad and id(param) not in encoder_ids:
+                    encoder_ids.add(id(param))
+                    encoder.append(param)
         new = [p for p in self.parameters() if p.requires_grad and id(p) not in encoder_ids]
         return {"encoder": encoder, "new": new}
+
+    def finalize_config(self, config: ModelConfig) -> None:
+        """Record in ``config`` what building decided (e.g. quick-GELU from the weights), so
+        that :func:`models.registry.build_model_from_config` rebuilds the same model."""
 
     # -- to be provided by each family
     @abc.abstractmethod
@@ -192,21 +170,3 @@ def drop_tokens(features: ImageFeatures | TextFeatures) -> ImageFeatures | TextF
         mask=features.mask.new_zeros(batch, 0),
         attention=features.attention.new_zeros(batch, 0),
     )
-
-
-class GlobalRetrievalModel(RetrievalModel):
-    """A model that retrieves by the cosine of global features alone (CLIP baseline, IRRA).
-
-    Its features carry no tokens (see :func:`drop_tokens`), so evaluation holds one vector per
-    image and caption.
-    """
-
-    def encode_images(self, pixels: Tensor) -> ImageFeatures:
-        return drop_tokens(self.backbone.encode_images(pixels))  # type: ignore[return-value]
-
-    def encode_texts(self, tokens: Tensor) -> TextFeatures:
-        return drop_tokens(self.backbone.encode_texts(tokens))  # type: ignore[return-value]
-
-    def pair_similarity(self, text: TextFeatures, image: ImageFeatures) -> Tensor:
-        return F.normalize(text.pooled.float(), dim=-1) @ F.normalize(
-            image.pooled.float(), dim=-1).t()

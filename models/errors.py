@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from ogor.errors import ToreidError
+from toreid.errors import ToreidError
 
 
 class ModelError(ToreidError):
     """A model request a user can fix: unknown name or option, missing or unusable weights.
 
-    A subclass of :class:`ogor.errors.ToreidError` so that every command line prints it as one
+    A subclass of :class:`toreid.errors.ToreidError` so that every command line prints it as one
     line and exits non-zero; the message is always a single line.
     """

@@ -3,7 +3,7 @@
 Variants are configurations of three families, never copies of code:
 
 * ``mgcc``: all four similarities with AF fusion (no token selection by default: the ratios are
-  per dataset, see :data:`models.mgcc.MGCC_PAPER_RATIOS` and the ``mgcc-cuhk`` etc. names).
+  per dataset, see :data:`models.methods.mgcc.MGCC_PAPER_RATIOS` and the ``mgcc-cuhk`` etc. names).
 * ``mgcc-<components>``: every component subset in canonical order sit, spw, spt, siw
   (Table 3 rows: ``mgcc-sit``, ``mgcc-spw``, ``mgcc-spt``, ``mgcc-siw``, ``mgcc-sit-spw``,
   ``mgcc-spt-siw``; the others exist too).
@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from models.base import ModelConfig, RetrievalModel
-from models.clip import CLIPBaseline, CLIPConfig
 from models.errors import ModelError
-from models.irra import IRRA, IRRAConfig
-from models.mgcc import FUSIONS, MGCC, MGCC_PAPER_RATIOS, MGCCConfig, table3_variants
+from models.methods.clip import CLIPBaseline, CLIPConfig
+from models.methods.irra import IRRA, IRRAConfig
+from models.methods.mgcc import FUSIONS, MGCC, MGCC_PAPER_RATIOS, MGCCConfig, table3_variants
 
 
 @dataclass(frozen=True)
@@ -131,6 +131,6 @@ def build_model_from_config(
     _, model_cls = FAMILIES[family]
     model = model_cls(build_config)
     # record what the weights decided (quick-GELU), so that a rebuild matches exactly
-    resolved.quick_gelu = model.backbone.quick_gelu
+    model.finalize_config(resolved)
     model.config = resolved
     return model

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from toreid.errors import ToreidError
 
-class ToreidError(Exception):
-    """A user-facing error; ``str(error)`` is the one line the command line prints."""
+__all__ = ["DatasetError", "GenerationError", "LibraryError", "ToreidError"]
 
 
 class DatasetError(ToreidError):

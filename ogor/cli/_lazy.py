@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import functools
 import importlib
-import sys
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
-from ogor.errors import ToreidError
+from toreid.cli import user_errors
 
-F = TypeVar("F", bound=Callable[..., Any])
+__all__ = ["LazyGroup", "user_errors"]
 
 
 class LazyGroup(click.Group):
@@ -30,21 +27,3 @@ class LazyGroup(click.Group):
             module_name, attribute = self._lazy[name].split(":")
             return getattr(importlib.import_module(module_name), attribute)
         return super().get_command(ctx, name)
-
-
-def user_errors(func: F) -> F:
-    """Turn a :class:`ToreidError` into one line on stderr and exit status 2.
-
-    Commands wrap their body with this so that bad input never shows a traceback, while real
-    bugs (any other exception) still do.
-    """
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except ToreidError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(2)
-
-    return wrapper  # type: ignore[return-value]

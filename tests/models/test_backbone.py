@@ -6,7 +6,7 @@ import pytest
 import torch
 from open_clip.model import resize_pos_embed
 
-from models.backbone import EOT_TOKEN_ID, SOT_TOKEN_ID, Backbone
+from models.encoders.clip import EOT_TOKEN_ID, SOT_TOKEN_ID, Backbone
 from models.errors import ModelError
 from models.features import ImageFeatures, TextFeatures
 

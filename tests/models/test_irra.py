@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from models import build_model
-from models.backbone import EOT_TOKEN_ID, SOT_TOKEN_ID
-from models.irra import IGNORE_INDEX, MASK_TOKEN_ID, mask_tokens, sdm_loss
+from models.encoders.clip import EOT_TOKEN_ID, SOT_TOKEN_ID
+from models.losses import sdm_loss
+from models.methods.irra import IGNORE_INDEX, MASK_TOKEN_ID, mask_tokens
 
 
 def test_sdm_equals_a_hand_computed_3x3_case() -> None:

@@ -9,7 +9,7 @@ import torch
 
 from models import build_model
 from models.errors import ModelError
-from models.mgcc import COMPONENTS, FUSIONS, MGCC_PAPER_RATIOS, MGCCConfig
+from models.methods.mgcc import COMPONENTS, FUSIONS, MGCC_PAPER_RATIOS, MGCCConfig
 
 from .conftest import random_features
 

@@ -32,9 +32,11 @@ import torch.nn.functional as F
 from open_clip.transformer import LayerNorm, QuickGELU, Transformer
 from torch import Tensor, nn
 
-from models.backbone import EOT_TOKEN_ID, SOT_TOKEN_ID
-from models.base import GlobalRetrievalModel, ModelConfig
+from models.base import ModelConfig
+from models.encoders.clip import EOT_TOKEN_ID, SOT_TOKEN_ID
 from models.errors import ModelError
+from models.losses import sdm_loss
+from models.methods.clip_model import GlobalRetrievalModel
 
 MASK_TOKEN_ID = 49405
 RANDOM_TOKEN_RANGE = (1, 49405)  # [low, high): ordinary BPE ids, as IRRA draws them
@@ -68,31 +70,6 @@ class IRRAConfig(ModelConfig):
             raise ModelError(f"mask_prob must be in (0, 1), got {self.mask_prob}")
         if int(self.cross_layers) < 1:
             raise ModelError(f"cross_layers must be positive, got {self.cross_layers}")
-
-
-def sdm_loss(image_global: Tensor, text_global: Tensor, pids: Tensor, tau: float = 0.02,
-             epsilon: float = 1e-8) -> Tensor:
-    """Similarity distribution matching, both directions, averaged over the batch.
-
-    Args:
-        image_global, text_global: ``[B, D]`` features of matched pairs (row i with row i).
-        pids: ``[B]`` person ids; every same-id pair counts as a match.
-        tau: softmax temperature; the logits are ``cos / tau``.
-        epsilon: added to the label distribution inside the log so that zeros stay finite.
-    """
-    image = F.normalize(image_global.float(), dim=-1)
-    text = F.normalize(text_global.float(), dim=-1)
-    same = (pids.view(-1, 1) == pids.view(1, -1)).float()
-    labels = same / same.sum(dim=1, keepdim=True)
-    image_to_text = image @ text.t() / tau
-    text_to_image = image_to_text.t()
-
-    def one_direction(logits: Tensor) -> Tensor:
-        prob = logits.softmax(dim=1)
-        kl = prob * (logits.log_softmax(dim=1) - torch.log(labels + epsilon))
-        return kl.sum(dim=1).mean()
-
-    return one_direction(image_to_text) + one_direction(text_to_image)
 
 
 def mask_tokens(

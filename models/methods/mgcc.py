@@ -44,9 +44,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from models.base import ModelConfig, RetrievalModel, drop_tokens, info_nce
+from models.base import ModelConfig, drop_tokens
 from models.errors import ModelError
 from models.features import ImageFeatures, TextFeatures, _Features
+from models.losses import info_nce
+from models.methods.clip_model import CLIPRetrievalModel
 from models.token_selection import select_tokens
 
 COMPONENTS = ("sit", "spw", "spt", "siw")
@@ -150,7 +152,7 @@ def fusion_ops(fusion: str) -> tuple[str, str]:
     return first, second
 
 
-class MGCC(RetrievalModel):
+class MGCC(CLIPRetrievalModel):
     """The MGCC model; see the module docstring for the equations and choices."""
 
     config: MGCCConfig

@@ -11,8 +11,10 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
-from models.base import GlobalRetrievalModel, ModelConfig, info_nce
+from models.base import ModelConfig
 from models.errors import ModelError
+from models.losses import info_nce
+from models.methods.clip_model import GlobalRetrievalModel
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""Retrieval methods: one module per family; variants are configurations in the registry."""

@@ -1,0 +1,74 @@
+"""The open_clip backbone as a retrieval model's encoders: what MGCC, IRRA and CLIP share.
+
+:class:`CLIPRetrievalModel` holds one :class:`models.encoders.clip.Backbone` (image and text
+towers of one CLIP) and takes the image size, normalisation, tokenizer and learnable temperature
+from it; :class:`GlobalRetrievalModel` adds retrieval by the cosine of the global features alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from models.base import ModelConfig, RetrievalModel, drop_tokens
+from models.encoders.clip import Backbone
+from models.features import ImageFeatures, TextFeatures
+
+# The logit scale is CLIP's learnable temperature, clamped at 100 as CLIP and open_clip do.
+MAX_LOGIT_SCALE = 100.0
+
+
+class CLIPRetrievalModel(RetrievalModel):
+    """A retrieval model whose two encoders are one open_clip CLIP (``self.backbone``)."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__(config)
+        self.backbone = Backbone(
+            config.backbone, pretrained=config.pretrained, image_size=config.image_size,
+            quick_gelu=config.quick_gelu)
+        self.image_size = self.backbone.image_size
+        self.image_mean = self.backbone.image_mean  # type: ignore[assignment]
+        self.image_std = self.backbone.image_std  # type: ignore[assignment]
+
+    @property
+    def context_length(self) -> int:
+        return self.backbone.context_length
+
+    @property
+    def embed_dim(self) -> int:
+        return self.backbone.embed_dim
+
+    def tokenize(self, texts: list[str]) -> Tensor:
+        return self.backbone.tokenize(texts)
+
+    def logit_scale(self) -> Tensor:
+        """CLIP's learnable temperature ``exp(logit_scale)``, clamped at 100."""
+        return self.backbone.clip.logit_scale.exp().clamp(max=MAX_LOGIT_SCALE)
+
+    def encoder_modules(self) -> Iterable[nn.Module]:
+        """Every parameter of the open_clip model (logit_scale included, since it is CLIP's
+        own) is "encoder"; everything added on top is "new" (empty for MGCC and CLIP)."""
+        return (self.backbone,)
+
+    def finalize_config(self, config: ModelConfig) -> None:
+        config.quick_gelu = self.backbone.quick_gelu
+
+
+class GlobalRetrievalModel(CLIPRetrievalModel):
+    """A model that retrieves by the cosine of global features alone (CLIP baseline, IRRA).
+
+    Its features carry no tokens (see :func:`models.base.drop_tokens`), so evaluation holds one
+    vector per image and caption.
+    """
+
+    def encode_images(self, pixels: Tensor) -> ImageFeatures:
+        return drop_tokens(self.backbone.encode_images(pixels))  # type: ignore[return-value]
+
+    def encode_texts(self, tokens: Tensor) -> TextFeatures:
+        return drop_tokens(self.backbone.encode_texts(tokens))  # type: ignore[return-value]
+
+    def pair_similarity(self, text: TextFeatures, image: ImageFeatures) -> Tensor:
+        return F.normalize(text.pooled.float(), dim=-1) @ F.normalize(
+            image.pooled.float(), dim=-1).t()
