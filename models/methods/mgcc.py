@@ -152,6 +152,45 @@ def fusion_ops(fusion: str) -> tuple[str, str]:
     return first, second
 
 
+def component_similarities(
+    text: TextFeatures, image: ImageFeatures, components: tuple[str, ...], fusion: str = "af",
+    tau: float = 0.01,
+) -> dict[str, Tensor]:
+    """Each of ``components`` (Eq. 1-11) as ``[Q, G]`` (float32, unscaled).
+
+    A pure function of the features, so that every model with global + token features (MGCC on
+    CLIP, the paper's Baseline1/Baseline2 on other encoders) shares one implementation.
+    """
+    first, second = fusion_ops(fusion)
+    needs_patches = bool(set(components) & {"spw", "spt"})
+    needs_words = bool(set(components) & {"spw", "siw"})
+    text_global = F.normalize(text.pooled.float(), dim=-1)
+    image_global = F.normalize(image.pooled.float(), dim=-1)
+    out: dict[str, Tensor] = {}
+    if needs_patches:
+        patches = F.normalize(image.tokens, dim=-1)
+    if needs_words:
+        words = F.normalize(text.tokens, dim=-1)
+    for name in components:
+        if name == "sit":  # Eq. 2
+            out[name] = text_global @ image_global.t()
+        elif name == "spw":  # Eq. 1, 5-9
+            token_sim = torch.einsum("qmd,gnd->qgnm", words, patches).float()
+            pair_mask = image.mask[None, :, :, None] & text.mask[:, None, None, :]
+            per_word = masked_reduce(token_sim, pair_mask, 2, first, tau)  # Eq. 5: [Q,G,m]
+            per_patch = masked_reduce(token_sim, pair_mask, 3, first, tau)  # Eq. 6: [Q,G,n]
+            image_level = masked_reduce(per_word, text.mask[:, None, :], 2, second, tau)
+            text_level = masked_reduce(per_patch, image.mask[None, :, :], 2, second, tau)
+            out[name] = (image_level + text_level) / 2  # Eq. 9
+        elif name == "spt":  # Eq. 3, 10
+            patch_text = torch.einsum("qd,gnd->qgn", text_global, patches.float())
+            out[name] = masked_reduce(patch_text, image.mask[None, :, :], 2, second, tau)
+        elif name == "siw":  # Eq. 4, 11
+            image_word = torch.einsum("qmd,gd->qgm", words.float(), image_global)
+            out[name] = masked_reduce(image_word, text.mask[:, None, :], 2, second, tau)
+    return out
+
+
 class MGCC(CLIPRetrievalModel):
     """The MGCC model; see the module docstring for the equations and choices."""
 
@@ -159,7 +198,6 @@ class MGCC(CLIPRetrievalModel):
 
     def __init__(self, config: MGCCConfig) -> None:
         super().__init__(config)
-        self._first_op, self._second_op = fusion_ops(config.fusion)
         comps = set(config.components)
         self._needs_patches = bool(comps & {"spw", "spt"})
         self._needs_words = bool(comps & {"spw", "siw"})
@@ -186,32 +224,8 @@ class MGCC(CLIPRetrievalModel):
         self, text: TextFeatures, image: ImageFeatures,
     ) -> dict[str, Tensor]:
         """Each enabled component as ``[Q, G]`` (float32, unscaled)."""
-        tau, first, second = self.config.tau, self._first_op, self._second_op
-        text_global = F.normalize(text.pooled.float(), dim=-1)
-        image_global = F.normalize(image.pooled.float(), dim=-1)
-        out: dict[str, Tensor] = {}
-        if self._needs_patches:
-            patches = F.normalize(image.tokens, dim=-1)
-        if self._needs_words:
-            words = F.normalize(text.tokens, dim=-1)
-        for name in self.config.components:
-            if name == "sit":  # Eq. 2
-                out[name] = text_global @ image_global.t()
-            elif name == "spw":  # Eq. 1, 5-9
-                token_sim = torch.einsum("qmd,gnd->qgnm", words, patches).float()
-                pair_mask = image.mask[None, :, :, None] & text.mask[:, None, None, :]
-                per_word = masked_reduce(token_sim, pair_mask, 2, first, tau)  # Eq. 5: [Q,G,m]
-                per_patch = masked_reduce(token_sim, pair_mask, 3, first, tau)  # Eq. 6: [Q,G,n]
-                image_level = masked_reduce(per_word, text.mask[:, None, :], 2, second, tau)
-                text_level = masked_reduce(per_patch, image.mask[None, :, :], 2, second, tau)
-                out[name] = (image_level + text_level) / 2  # Eq. 9
-            elif name == "spt":  # Eq. 3, 10
-                patch_text = torch.einsum("qd,gnd->qgn", text_global, patches.float())
-                out[name] = masked_reduce(patch_text, image.mask[None, :, :], 2, second, tau)
-            elif name == "siw":  # Eq. 4, 11
-                image_word = torch.einsum("qmd,gd->qgm", words.float(), image_global)
-                out[name] = masked_reduce(image_word, text.mask[:, None, :], 2, second, tau)
-        return out
+        return component_similarities(text, image, self.config.components, self.config.fusion,
+                                      self.config.tau)
 
     def pair_similarity(self, text: TextFeatures, image: ImageFeatures) -> Tensor:
         """Eq. 12: the mean of the enabled components, ``[Q, G]``."""

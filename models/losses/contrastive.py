@@ -1,8 +1,4 @@
-"""The loss library: pure functions of features and labels, shared by every method.
-
-Each loss is written once here and tested against a naive loop and a hand-computed case
-(``tests/models/test_losses.py``); methods only choose which ones to combine and with which
-weights.
+"""Contrastive losses over a batch of matched pairs: InfoNCE and similarity distribution matching.
 
 * :func:`info_nce`: InfoNCE in both directions over a square batch of matched pairs (CLIP, MGCC).
 * :func:`sdm_loss`: IRRA's similarity distribution matching (same-id pairs are all positives).

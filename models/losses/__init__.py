@@ -1,0 +1,12 @@
+"""The loss library: pure functions of features and labels, one module per loss family.
+
+Each loss is written once here and tested against a naive loop and a hand-computed case
+(``tests/models/test_losses.py``); methods only choose which ones to combine and with which
+weights.
+
+* :mod:`models.losses.contrastive`: :func:`info_nce` (CLIP, MGCC) and IRRA's :func:`sdm_loss`.
+"""
+
+from models.losses.contrastive import info_nce, sdm_loss
+
+__all__ = ["info_nce", "sdm_loss"]
