@@ -24,7 +24,13 @@ from models.losses import info_nce, sdm_loss
 from models.methods.clip import CLIPBaseline, CLIPConfig
 from models.methods.irra import IRRA, IRRAConfig
 from models.methods.mgcc import MGCC, MGCC_PAPER_RATIOS, MGCC_PAPER_TABLE4, MGCCConfig
-from models.registry import build_model, build_model_from_config, describe_models, list_models
+from models.registry import (
+    build_model,
+    build_model_from_config,
+    describe_models,
+    list_models,
+    tiny_options,
+)
 
 __all__ = [
     "BACKBONE_PRESETS",
@@ -49,4 +55,5 @@ __all__ = [
     "sdm_loss",
     "list_backbones",
     "list_models",
+    "tiny_options",
 ]

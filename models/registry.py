@@ -34,10 +34,20 @@ class ModelEntry:
     defaults: dict[str, Any] = field(default_factory=dict)
 
 
-FAMILIES: dict[str, tuple[type[ModelConfig], type[RetrievalModel]]] = {
-    "mgcc": (MGCCConfig, MGCC),
-    "irra": (IRRAConfig, IRRA),
-    "clip": (CLIPConfig, CLIPBaseline),
+@dataclass(frozen=True)
+class Family:
+    """A model family: its config and model classes, and the build options of its tiny
+    configuration (random weights, small enough for a CPU test step in well under a second)."""
+
+    config_cls: type[ModelConfig]
+    model_cls: type[RetrievalModel]
+    tiny: dict[str, Any] = field(default_factory=dict)
+
+
+FAMILIES: dict[str, Family] = {
+    "mgcc": Family(MGCCConfig, MGCC, {"backbone": "tiny"}),
+    "irra": Family(IRRAConfig, IRRA, {"backbone": "tiny"}),
+    "clip": Family(CLIPConfig, CLIPBaseline, {"backbone": "tiny"}),
 }
 
 
@@ -77,8 +87,16 @@ def describe_models() -> dict[str, str]:
     return {name: entry.description for name, entry in MODELS.items()}
 
 
+def tiny_options(name: str) -> dict[str, Any]:
+    """Build options that make ``name`` tiny (for tests and the CPU demo), e.g.
+    ``build_model(name, **tiny_options(name))``."""
+    if name not in MODELS:
+        raise ModelError(f"unknown model '{name}'; valid models: {', '.join(list_models())}")
+    return dict(FAMILIES[MODELS[name].family].tiny)
+
+
 def _make_config(family: str, values: dict[str, Any]) -> ModelConfig:
-    config_cls, _ = FAMILIES[family]
+    config_cls = FAMILIES[family].config_cls
     valid = {f.name for f in dataclasses.fields(config_cls)}
     unknown = sorted(set(values) - valid)
     if unknown:
@@ -128,8 +146,7 @@ def build_model_from_config(
     build_config = resolved
     if not load_pretrained:
         build_config = dataclasses.replace(resolved, pretrained=None)
-    _, model_cls = FAMILIES[family]
-    model = model_cls(build_config)
+    model = FAMILIES[family].model_cls(build_config)
     # record what the weights decided (quick-GELU), so that a rebuild matches exactly
     model.finalize_config(resolved)
     model.config = resolved
