@@ -1,0 +1,134 @@
+"""Golden bytes: the ``ogor`` commands' outputs on a tiny fixed-seed input, held to stored hashes.
+
+Why: a restructure (or any later change) must not change what ``ogor synth``,
+``ogor render-default-oil``, ``ogor generate`` (both protocols, one and two workers, a rebuild from
+a manifest), ``ogor verify`` and ``ogor preview`` write. Every output file's sha256 is compared
+against ``golden_bytes.json`` beside this test.
+
+A manifest records where it ran (absolute roots, the command line, the git commit); those values
+are replaced by placeholders in its text before hashing, so the hash holds its layout and every
+other byte. JPEG and PNG bytes depend on the image libraries, so the hashes are kept with the
+OpenCV / NumPy / Pillow versions they were recorded with; under other versions the comparison is
+skipped (the worker-count and rebuild checks still run). To re-record after an intended change:
+``OGOR_RECORD_GOLDEN=1 pytest tests/ogor/test_golden_bytes.py``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import PIL
+import pytest
+from click.testing import CliRunner
+
+from ogor.cli import main
+
+GOLDEN = Path(__file__).with_name("golden_bytes.json")
+
+#: name of a run -> the ogor command line it is (``{tmp}`` is the run's temporary folder).
+COMMANDS: dict[str, list[str]] = {
+    "oil": ["render-default-oil", "--out", "{tmp}/oil"],
+    "synth-cuhk": ["synth", "--out", "{tmp}/synth-cuhk", "--format", "cuhk-pedes", "--ids", "6",
+                   "--views", "3", "--seed", "3", "--size", "64x32"],
+    "synth-icfg": ["synth", "--out", "{tmp}/synth-icfg", "--format", "icfg-pedes", "--ids", "4",
+                   "--views", "2", "--seed", "5", "--size", "48x24"],
+    "paper-w1": ["generate", "{tmp}/synth-cuhk", "--out", "{tmp}/paper-w1", "--oil", "{tmp}/oil",
+                 "--protocol", "paper", "--ratio", "0.5", "--seed", "7", "--workers", "1"],
+    "paper-w2": ["generate", "{tmp}/synth-cuhk", "--out", "{tmp}/paper-w2", "--oil", "{tmp}/oil",
+                 "--protocol", "paper", "--ratio", "0.5", "--seed", "7", "--workers", "2"],
+    "mgcc-w1": ["generate", "{tmp}/synth-cuhk", "--out", "{tmp}/mgcc-w1", "--oil", "{tmp}/oil",
+                "--protocol", "mgcc-code", "--seed", "7", "--workers", "1", "--feather", "1.5"],
+    "mgcc-w2": ["generate", "{tmp}/synth-cuhk", "--out", "{tmp}/mgcc-w2", "--oil", "{tmp}/oil",
+                "--protocol", "mgcc-code", "--seed", "7", "--workers", "2", "--feather", "1.5"],
+    "icfg-add": ["generate", "{tmp}/synth-icfg", "--out", "{tmp}/icfg-add", "--oil", "{tmp}/oil",
+                 "--ratio", "0.6", "--seed", "2", "--workers", "1", "--mode", "add",
+                 "--quality", "80"],
+    "rebuilt": ["generate", "{tmp}/synth-cuhk", "--out", "{tmp}/rebuilt", "--oil", "{tmp}/oil",
+                "--from-manifest", "{tmp}/paper-w1/ogor-manifest.json", "--workers", "1"],
+    "verify-paper": ["verify", "{tmp}/paper-w1", "--source", "{tmp}/synth-cuhk", "--sample", "64"],
+    "verify-mgcc": ["verify", "{tmp}/mgcc-w2", "--source", "{tmp}/synth-cuhk", "--sample", "64"],
+    "preview": ["preview", "{tmp}/paper-w1", "--n", "4", "--out", "{tmp}/preview/grid.png"],
+}
+
+#: runs whose outputs are folders (or a file) whose bytes are held; verify writes nothing.
+OUTPUTS = ["oil", "synth-cuhk", "synth-icfg", "paper-w1", "paper-w2", "mgcc-w1", "mgcc-w2",
+           "icfg-add", "rebuilt", "preview"]
+
+
+def _versions() -> dict[str, str]:
+    return {"opencv": cv2.__version__, "numpy": np.__version__, "pillow": PIL.__version__}
+
+
+def _normalised(path: Path, tmp: Path) -> bytes:
+    """A file's bytes, with a manifest's record of where and from which commit it ran replaced."""
+    data = path.read_bytes()
+    if path.name != "ogor-manifest.json":
+        return data
+    text = data.decode("utf-8")
+    commit = json.loads(text)["tool"]["git_commit"]
+    text = text.replace(json.dumps(commit), '"<commit>"').replace(str(tmp), "<tmp>")
+    return text.encode("utf-8")
+
+
+def _hashes(folder: Path, tmp: Path) -> dict[str, str]:
+    return {
+        path.relative_to(folder).as_posix(): hashlib.sha256(_normalised(path, tmp)).hexdigest()
+        for path in sorted(folder.rglob("*")) if path.is_file()
+    }
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    """Every command of COMMANDS run once, in order, in one temporary folder; name -> output."""
+    tmp = tmp_path_factory.mktemp("golden")
+    outputs: dict[str, str] = {}
+    runner = CliRunner()
+    for name, command in COMMANDS.items():
+        args = [arg.replace("{tmp}", str(tmp)) for arg in command]
+        result = runner.invoke(main, args)
+        assert result.exit_code == 0, f"{name}: {result.output}"
+        outputs[name] = result.output.replace(str(tmp), "<tmp>")
+    return tmp, outputs
+
+
+def test_output_bytes_match_the_recorded_hashes(runs):
+    tmp, _ = runs
+    found = {name: _hashes(tmp / name, tmp) for name in OUTPUTS}
+    if os.environ.get("OGOR_RECORD_GOLDEN"):
+        record = {"versions": _versions(), "outputs": found}
+        GOLDEN.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    golden = json.loads(GOLDEN.read_text(encoding="utf-8"))
+    if golden["versions"] != _versions():
+        pytest.skip(f"hashes recorded under {golden['versions']}, running {_versions()}")
+    for name in OUTPUTS:
+        assert found[name] == golden["outputs"][name], f"{name}: bytes changed"
+
+
+def _images_and_annotation(folder: Path, tmp: Path) -> dict[str, str]:
+    """Hashes of everything but the manifest (which names its own output folder)."""
+    return {k: v for k, v in _hashes(folder, tmp).items() if k != "ogor-manifest.json"}
+
+
+def test_worker_count_and_rebuild_do_not_change_bytes(runs):
+    tmp, _ = runs
+    paper = _images_and_annotation(tmp / "paper-w1", tmp)
+    assert paper == _images_and_annotation(tmp / "paper-w2", tmp)
+    assert paper == _images_and_annotation(tmp / "rebuilt", tmp)
+    assert _images_and_annotation(tmp / "mgcc-w1", tmp) == _images_and_annotation(
+        tmp / "mgcc-w2", tmp)
+
+
+def test_the_outputs_are_not_trivial(runs):
+    """The hashes hold something: occluders were pasted and verify re-derived placements."""
+    tmp, outputs = runs
+    for name in ("paper-w1", "mgcc-w1", "icfg-add"):
+        manifest = json.loads((tmp / name / "ogor-manifest.json").read_text(encoding="utf-8"))
+        assert sum(image["occluded"] for image in manifest["images"]) >= 2, name
+    assert outputs["verify-paper"].startswith("ok: ") and "rebuilt from the source" in outputs[
+        "verify-paper"]
+    assert len(list((tmp / "oil").glob("*.png"))) == 60
