@@ -179,7 +179,7 @@ def eval_cmd(run_path, dataset_root, split, device, amp, batch_size, query_chunk
     from benchmark.evaluate import evaluate
     from benchmark.train import _occlusion_flags, rebuild_from_run, resolve_device
     from ogor.datasets import read_dataset
-    from ogor.io import atomic_write_json
+    from toreid.io import atomic_write_json
 
     model, config = rebuild_from_run(run_path)
     dataset_root = dataset_root or Path(config["dataset"]["root"])
@@ -226,7 +226,7 @@ def table_cmd(runs, fmt, with_paper, out) -> None:
       bench table runs/ --format csv --out table2.csv
     """
     from benchmark import leaderboard, results
-    from ogor.io import atomic_write_bytes
+    from toreid.io import atomic_write_bytes
 
     found = results.find_results(runs)
     if not found and not with_paper:

@@ -23,7 +23,7 @@ from PIL import Image, UnidentifiedImageError
 
 from ogor.datasets import Dataset, Record
 from ogor.errors import DatasetError, ToreidError
-from ogor.io import stable_seed
+from toreid.io import stable_seed
 
 
 @dataclass(frozen=True)

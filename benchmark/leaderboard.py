@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from benchmark.results import RunResult
-from ogor.errors import ToreidError
+from toreid.errors import ToreidError
 
 #: Table 2's columns, in the paper's order.
 TABLE_METRICS: tuple[str, ...] = ("R@1", "R@5", "R@10", "mAP", "Rsum")

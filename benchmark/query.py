@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw
 
 from benchmark.data import EvalSet, load_image
 from benchmark.evaluate import encode_images, encode_texts
-from ogor.io import atomic_write_bytes
+from toreid.io import atomic_write_bytes
 
 GREEN, RED, GREY = (40, 170, 60), (210, 40, 40), (150, 150, 150)
 

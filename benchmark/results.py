@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ogor.errors import ToreidError
-from ogor.io import atomic_write_bytes, atomic_write_json, read_json
+from toreid.errors import ToreidError
+from toreid.io import atomic_write_bytes, atomic_write_json, read_json
 
 RESULT_FORMAT = "toreid-run-result"
 RESULT_VERSION = 1

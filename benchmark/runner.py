@@ -20,7 +20,7 @@ from typing import Any
 
 from benchmark import leaderboard, results
 from benchmark.train import RunSpec, TrainConfig, run_training
-from ogor.errors import ToreidError
+from toreid.errors import ToreidError
 
 PRESETS_FILE = Path(__file__).resolve().parent / "presets.json"
 
@@ -124,7 +124,7 @@ def demo_dataset(spec: DemoSpec = DemoSpec(), cache: Path | None = None,
 
     Returns the root of the occluded version; the clean source sits beside it.
     """
-    from ogor.generate import generate_dataset
+    from ogor.build import generate_dataset
     from ogor.synth import synthesize
 
     base = (cache or cache_root()) / (

@@ -37,8 +37,8 @@ from benchmark import dist, results
 from benchmark.data import Augment, TrainPairs, eval_set, train_loader
 from benchmark.evaluate import autocast, evaluate
 from ogor.datasets import read_dataset
-from ogor.errors import ToreidError
-from ogor.io import atomic_write_bytes, atomic_write_json, read_json, stable_seed
+from toreid.errors import ToreidError
+from toreid.io import atomic_write_bytes, atomic_write_json, read_json, stable_seed
 
 OPTIMIZERS = ("adam", "adamw")
 AMP_MODES = ("off", "bf16", "fp16")
@@ -490,7 +490,7 @@ def _train_epoch(train_model, model, pairs, optimizer, scheduler, scaler, cfg: T
 
 def _occlusion_flags(root: Path) -> dict[str, bool] | None:
     """The dataset's occlusion flags (``ogor.manifest.occlusion_flags``), or ``None``."""
-    from ogor.manifest import occlusion_flags
+    from ogor.build import occlusion_flags
 
     return occlusion_flags(root)
 

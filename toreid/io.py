@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ogor.errors import ToreidError
+from toreid.errors import ToreidError
 
 _CHUNK = 1 << 20
 # mkstemp creates files readable by their owner only; written files get the usual mode instead.

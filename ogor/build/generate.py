@@ -2,7 +2,7 @@
 
 How the guarantees are kept:
 
-* **Determinism.** Selection has its own seeded stream per split (``ogor.selection``); each
+* **Determinism.** Selection has its own seeded stream per split (``ogor.occlude.selection``); each
   selected image draws its instance and placement from ``stable_seed(seed, "<split>/<path>")``.
   Nothing depends on the worker count, on the processing order or on a resume, and the manifest
   lists images sorted by path.
@@ -24,512 +24,56 @@ How the guarantees are kept:
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import json
 import multiprocessing
-import os
-import shutil
 import subprocess
 import time
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
-from typing import Any, NamedTuple
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ogor import __version__
-from ogor.datasets import Dataset, Record, read_dataset
-from ogor.errors import GenerationError
-from ogor.io import (
-    atomic_write_bytes,
-    atomic_write_json,
-    read_json,
-    sha256_bytes,
-    sha256_file,
-    stable_seed,
+from ogor.build.journal import (
+    _check_locations,
+    _finish,
+    _prepare_output,
+    _read_journal,
+    _remove_strays,
 )
-from ogor.manifest import (
+from ogor.build.manifest import (
     JOB_NAME,
     JOURNAL_NAME,
     MANIFEST_FORMAT,
     MANIFEST_NAME,
     MANIFEST_VERSION,
-    ImageRow,
-    format_summary,
     image_row,
     read_manifest,
     summarize,
     write_manifest,
 )
-from ogor.placement import DELTA_HIGH, DELTA_LOW, MAX_ATTEMPTS, Placement
-from ogor.protocols import get_protocol
-from ogor.selection import ImageItem, collect_images
+from ogor.build.plan import (
+    OCCLUDED_SUFFIX,
+    _counts,
+    _dry_run_placements,
+    _output_records,
+    _plan,
+    _tasks_from_manifest,
+    _write_annotation,
+    occluded_name,
+)
+from ogor.build.summary import GenerationSummary
+from ogor.build.worker import _init_worker, _run_tasks, _WorkerConfig
+from ogor.datasets import Dataset, read_dataset
+from ogor.errors import GenerationError
+from ogor.imageio import encode_image, image_seed
+from ogor.occlude.placement import DELTA_HIGH, DELTA_LOW, MAX_ATTEMPTS
+from ogor.occlude.protocols import get_protocol
+from ogor.occlude.selection import collect_images
+from toreid.io import atomic_write_bytes, atomic_write_json, sha256_file
 
 PARTIAL_SUFFIX = ".ogor-partial"
-#: Suffix of the occluded copy's file name in ``--mode add`` (``0001.jpg`` -> ``0001_occ.jpg``).
-OCCLUDED_SUFFIX = "_occ"
 MODES = ("replace", "add")
-
-
-# --------------------------------------------------------------------------------------------
-# Public results
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class GenerationSummary:
-    """What a generation made (or, with ``dry_run``, would make).
-
-    Attributes:
-        out_root: the finished dataset folder (not created in a dry run).
-        protocol: protocol name.
-        counts: per split ``source_images``, ``occluded``, ``output_images``, ``records``.
-        summary: the manifest's closing table (see ``ogor.manifest.summarize``).
-        processed: images made in this call.
-        reused: images kept from an interrupted run (``--resume``).
-        dry_run: nothing was written.
-        elapsed_s: wall time of the call.
-    """
-
-    out_root: Path
-    protocol: str
-    counts: dict[str, dict[str, int]]
-    summary: dict[str, Any]
-    processed: int = 0
-    reused: int = 0
-    dry_run: bool = False
-    elapsed_s: float = 0.0
-
-    @property
-    def occluded(self) -> int:
-        return sum(row["occluded"] for row in self.counts.values())
-
-    def table(self) -> str:
-        """The summary table printed at the end of ``ogor generate``."""
-        return format_summary(self.summary)
-
-
-# --------------------------------------------------------------------------------------------
-# Work items and the per-process worker
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Task:
-    """One output image: a link/copy of a clean image or an occluded image to compose."""
-
-    occlude: bool
-    source_path: str
-    path: str
-    split: str
-    person_id: int
-    #: A recorded placement (``--from-manifest``); ``None`` derives it from the seed.
-    placement: dict[str, Any] | None = None
-    expected_sha256: str | None = None
-
-
-@dataclass(frozen=True)
-class _WorkerConfig:
-    source_images: str
-    out_images: str
-    protocol: str
-    seed: int
-    quality: int
-    feather: float
-
-
-class _Done(NamedTuple):
-    """A finished output image: its manifest record as one JSON line, plus what the summary
-    and the rebuild check need without parsing the line again."""
-
-    path: str
-    line: str
-    row: ImageRow
-    sha256: str
-
-
-def _done_from_line(line: str) -> _Done:
-    record = json.loads(line)
-    return _Done(record["path"], line, image_row(record), record["sha256"])
-
-
-class _Worker:
-    """Per-process state: the library and each occluder, premultiplied once and cached."""
-
-    def __init__(self, config: _WorkerConfig, library: Any) -> None:
-        self.config = config
-        self.source_images = config.source_images
-        self.out_images = config.out_images
-        self.library = library
-        self.protocol = get_protocol(config.protocol)
-        self._occluders: dict[str, np.ndarray] = {}
-        self._can_link = True
-
-    def occluder(self, instance_id: str) -> np.ndarray:
-        from ogor.compose import rgba_to_premultiplied_bgra
-
-        cached = self._occluders.get(instance_id)
-        if cached is None:
-            rgba = self.library.rgba(self.library.get(instance_id))
-            cached = self._occluders[instance_id] = rgba_to_premultiplied_bgra(rgba)
-        return cached
-
-    def run(self, task: _Task) -> _Done:
-        # Plain string paths: pathlib's parsing is measurable at 40,000 images per run.
-        src = os.path.join(self.source_images, task.source_path)
-        dst = os.path.join(self.out_images, task.path)
-        if task.occlude:
-            placement, fraction, digest = self._occlude(src, dst, task)
-            record = placement.to_json()
-            row = ImageRow(
-                task.split, True, placement.position_set, placement.class_name,
-                placement.fallback is not None, fraction,
-            )
-        else:
-            digest, record, fraction = self._link(src, dst), None, 0.0
-            row = ImageRow(task.split, False, None, None, False, fraction)
-        entry = {
-            "path": task.path,
-            "source_path": task.source_path,
-            "split": task.split,
-            "person_id": task.person_id,
-            "occluded": task.occlude,
-            "placement": record,
-            "occluded_fraction": fraction,
-            "sha256": digest,
-        }
-        # Serialised here, in parallel: the same line goes to the journal and the manifest.
-        return _Done(task.path, json.dumps(entry, ensure_ascii=False), row, digest)
-
-    def _link(self, src: str, dst: str) -> str:
-        """Hard link (else copy) a clean image; never re-encoded. Written straight to its name:
-        a file not yet in the journal is deleted and redone on resume, so no rename is needed."""
-        try:
-            digest = sha256_file(src)
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-            raise GenerationError(f"{src}: source image not found") from None
-        if self._can_link:
-            try:
-                os.link(src, dst)
-                return digest
-            except OSError:
-                self._can_link = False  # other file system or no permission: copy from now on
-        shutil.copyfile(src, dst)
-        return digest
-
-    def _occlude(self, src: str, dst: str, task: _Task) -> tuple[Placement, float, str]:
-
-        from ogor.compose import paste
-
-        image = read_image(src)
-        if task.placement is not None:
-            placement = Placement.from_json(task.placement)
-        else:
-            rng = np.random.default_rng(image_seed(self.config.seed, task.split, task.source_path))
-            placement = self.protocol.place(rng, image.shape[:2], self.library)
-        occluder = self.occluder(placement.instance_id)
-        fraction = paste(image, occluder, placement, self.config.feather)
-        encoded = encode_image(image, os.path.splitext(dst)[1], self.config.quality, src)
-        with open(dst, "wb") as handle:  # see _link: the journal, not a rename, marks it done
-            handle.write(encoded)
-        return placement, round(fraction, 6), sha256_bytes(encoded)
-
-
-_STATE: _Worker | None = None
-
-
-def _init_worker(config: _WorkerConfig, library: Any) -> None:
-    """Pool initializer; the library comes pickled from the parent (already verified there), so a
-    worker boots without parsing and schema-checking the index again."""
-    import cv2
-
-    global _STATE
-    cv2.setNumThreads(1)  # one process per core already; codec threads would oversubscribe
-    _STATE = _Worker(config, library)
-
-
-def _run_chunk(tasks: list[_Task]) -> list[_Done]:
-    assert _STATE is not None
-    return [_STATE.run(task) for task in tasks]
-
-
-def image_seed(seed: int, split: str, source_path: str) -> int:
-    """The seed of one image's random stream: depends on the seed, split and path only."""
-    return stable_seed(seed, f"{split}/{source_path}")
-
-
-def read_image(path: str | Path) -> np.ndarray:
-    """Decode an image file as BGR the way generation does: EXIF orientation is ignored so that
-    pixels stay where the placement's box puts them. A missing or undecodable file is a one-line
-    :class:`GenerationError` naming it."""
-    import cv2
-
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-        raise GenerationError(f"{path}: source image not found") from None
-    image = cv2.imdecode(
-        np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
-    )
-    if image is None:
-        raise GenerationError(f"{path}: not a decodable image")
-    return image
-
-
-def encode_image(image: np.ndarray, suffix: str, quality: int, source: str | Path) -> bytes:
-    """Encode in the format the file name says: JPEG at ``quality``, PNG and BMP losslessly."""
-    import cv2
-
-    suffix = suffix.lower()
-    params: list[int] = []
-    if suffix in (".jpg", ".jpeg", ".jpe"):
-        params = [cv2.IMWRITE_JPEG_QUALITY, int(quality)]
-    try:
-        ok, buffer = cv2.imencode(suffix, image, params)
-    except cv2.error:
-        ok = False
-    if not ok:
-        raise GenerationError(f"{source}: cannot write images of type '{suffix}'")
-    return buffer.tobytes()
-
-
-# --------------------------------------------------------------------------------------------
-# Planning
-# --------------------------------------------------------------------------------------------
-
-
-def occluded_name(path: str) -> str:
-    """The occluded copy's path in ``--mode add``: the stem gets :data:`OCCLUDED_SUFFIX`."""
-    pure = PurePosixPath(path)
-    return str(pure.with_name(pure.stem + OCCLUDED_SUFFIX + pure.suffix))
-
-
-def _plan(
-    images: Sequence[ImageItem], selected: set[str], mode: str, annotation: Path
-) -> list[_Task]:
-    tasks: list[_Task] = []
-    existing = {item.path for item in images}
-    for item in sorted(images, key=lambda i: i.path):
-        chosen = item.path in selected
-        if mode == "add" and chosen:
-            copy = occluded_name(item.path)
-            if copy in existing:
-                raise GenerationError(
-                    f"{annotation}: field 'image path': the occluded copy {copy!r} of "
-                    f"{item.path!r} would overwrite an existing source image (--mode add)"
-                )
-            tasks.append(_Task(False, item.path, item.path, item.split, item.person_id))
-            tasks.append(_Task(True, item.path, copy, item.split, item.person_id))
-        else:
-            tasks.append(_Task(chosen, item.path, item.path, item.split, item.person_id))
-    return tasks
-
-
-def _tasks_from_manifest(manifest: dict[str, Any]) -> list[_Task]:
-    return [
-        _Task(
-            bool(item["occluded"]),
-            item["source_path"],
-            item["path"],
-            item["split"],
-            int(item["person_id"]),
-            placement=item["placement"] if item["occluded"] else None,
-            expected_sha256=item["sha256"],
-        )
-        for item in manifest["images"]
-    ]
-
-
-def _output_records(dataset: Dataset, selected: set[str], mode: str) -> list[Record]:
-    """``--mode add``: every record, each selected one followed by its occluded copy."""
-    records: list[Record] = []
-    for record in dataset.records:
-        records.append(record)
-        if mode == "add" and record.image_path in selected:
-            records.append(dataclasses.replace(record, image_path=occluded_name(record.image_path)))
-    return records
-
-
-def _write_annotation(
-    dataset: Dataset, selected: set[str], mode: str, folder: Path
-) -> tuple[list[Record], Path]:
-    """The annotation file in the source's format and name. In replace mode the records are the
-    source's own, so the source file is copied byte for byte."""
-    records = _output_records(dataset, selected, mode)
-    target = folder / dataset.annotation_path.name
-    if mode == "replace":
-        atomic_write_bytes(target, dataset.annotation_path.read_bytes())
-    else:
-        dataset.format.write(records, folder, annotation_name=dataset.annotation_path.name)
-    return records, target
-
-
-# --------------------------------------------------------------------------------------------
-# Output folder states
-# --------------------------------------------------------------------------------------------
-
-
-def _inside(path: Path, folder: Path) -> bool:
-    try:
-        path.relative_to(folder)
-        return True
-    except ValueError:
-        return False
-
-
-def _check_locations(source: Path, out: Path) -> None:
-    src_real, out_real = source.resolve(), out.resolve()
-    if _inside(out_real, src_real):
-        raise GenerationError(
-            f"{out}: output folder is inside the source dataset {source}; "
-            "nothing may be written there"
-        )
-    if _inside(src_real, out_real):
-        raise GenerationError(f"{out}: output folder contains the source dataset {source}")
-
-
-def _is_generated(folder: Path) -> bool:
-    return (folder / MANIFEST_NAME).is_file() or (folder / JOB_NAME).is_file()
-
-
-def _job_mismatch(found: dict[str, Any], wanted: dict[str, Any]) -> str | None:
-    for key, value in wanted.items():
-        if found.get(key) != value:
-            return f"field '{key}': {found.get(key)!r} there, {value!r} now"
-    return None
-
-
-def _read_journal(path: Path) -> dict[str, _Done]:
-    """Journal records by output path; a torn or garbled line (SIGKILL mid-write) is dropped."""
-    done: dict[str, _Done] = {}
-    if not path.is_file():
-        return done
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            try:
-                record = _done_from_line(line.rstrip("\n"))
-            except (json.JSONDecodeError, KeyError, TypeError):
-                continue
-            done[record.path] = record
-    return done
-
-
-def _remove_strays(partial: Path, image_dir: str, expected: set[str]) -> None:
-    """Delete whatever an interrupted run left that the journal does not vouch for (half-written
-    images, temporary files); those images are redone, so the tree ends up exactly as planned."""
-    keep_top = {JOB_NAME, JOURNAL_NAME, image_dir}
-    for entry in partial.iterdir():
-        if entry.name not in keep_top:
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry)
-            else:
-                entry.unlink()
-    images = partial / image_dir
-    for folder, _dirs, files in os.walk(images):
-        for name in files:
-            relative = os.path.relpath(os.path.join(folder, name), images).replace(os.sep, "/")
-            if relative not in expected:
-                os.unlink(os.path.join(folder, name))
-
-
-def _finish(partial: Path, out: Path) -> None:
-    """Move the finished folder into place, then remove the job marker and the journal.
-
-    An earlier dataset being replaced (``--overwrite``) is first moved to a hidden sibling and
-    deleted after the rename, so ``OUT`` is at every moment either the old or the new dataset.
-    """
-    old = out.with_name(f".{out.name}.ogor-old")
-    if old.exists():  # left by a run killed in the middle of this function
-        shutil.rmtree(old)
-    if out.exists():
-        if any(out.iterdir()):
-            os.replace(out, old)
-        else:
-            out.rmdir()
-    os.replace(partial, out)
-    shutil.rmtree(old, ignore_errors=True)
-    (out / JOURNAL_NAME).unlink(missing_ok=True)
-    (out / JOB_NAME).unlink()
-
-
-# --------------------------------------------------------------------------------------------
-# The orchestrator
-# --------------------------------------------------------------------------------------------
-
-
-def _git_commit() -> str | None:
-    checkout = Path(__file__).resolve().parent.parent
-    if not (checkout / ".git").exists():
-        return None
-    try:
-        result = subprocess.run(
-            ["git", "-C", str(checkout), "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    commit = result.stdout.strip()
-    return commit if result.returncode == 0 and len(commit) == 40 else None
-
-
-def _chunks(tasks: Sequence[_Task], size: int) -> Iterator[list[_Task]]:
-    for start in range(0, len(tasks), size):
-        yield list(tasks[start : start + size])
-
-
-def _run_tasks(
-    tasks: Sequence[_Task], config: _WorkerConfig, workers: int, library: Any, pool: Any
-) -> Iterator[list[_Done]]:
-    """Results chunk by chunk, in whatever order workers finish (the manifest is sorted later).
-
-    Chunks of up to 256 images keep the inter-process traffic small while leaving about eight
-    chunks per worker so that the last ones finish together.
-    """
-    if not tasks:
-        return
-    size = max(1, min(256, len(tasks) // (workers * 8)))
-    if pool is None:
-        worker = _Worker(config, library)
-        for chunk in _chunks(tasks, size):
-            yield [worker.run(task) for task in chunk]
-        return
-    yield from pool.imap_unordered(_run_chunk, _chunks(tasks, size))
-
-
-def _dry_run_placements(
-    tasks: Sequence[_Task], dataset: Dataset, seed: int, protocol_name: str, library: Any
-) -> list[dict[str, Any]]:
-    """Placements without compositing: sizes come from image headers, nothing is written."""
-    from PIL import Image
-
-    protocol = get_protocol(protocol_name)
-    records = []
-    for task in tasks:
-        placement = None
-        if task.occlude:
-            path = dataset.image_root / task.source_path
-            try:
-                with Image.open(path) as image:
-                    width, height = image.size
-            except OSError as exc:
-                raise GenerationError(f"{path}: cannot read image ({exc})") from exc
-            rng = np.random.default_rng(image_seed(seed, task.split, task.source_path))
-            placement = protocol.place(rng, (height, width), library).to_json()
-        records.append(
-            {
-                "path": task.path,
-                "split": task.split,
-                "occluded": task.occlude,
-                "placement": placement,
-                "occluded_fraction": None,
-            }
-        )
-    return records
 
 
 def generate_dataset(
@@ -577,7 +121,7 @@ def generate_dataset(
         DatasetError, LibraryError: the source or the library is unusable.
     """
     from ogor.datasets import detect_format
-    from ogor.oil import OcclusionLibrary, default_library_path
+    from ogor.library import OcclusionLibrary, default_library_path
 
     started = time.monotonic()
     source, out = Path(source_root), Path(out_root)
@@ -587,16 +131,7 @@ def generate_dataset(
         quality, feather = recipe["quality"], recipe["feather"]
         ratio = 0.0 if recipe["ratio"] is None else recipe["ratio"]
     spec = get_protocol(protocol)
-    if not 0.0 <= float(ratio) <= 1.0:
-        raise GenerationError(f"ratio {ratio} is outside [0, 1] (field 'ratio')")
-    if mode not in MODES:
-        raise GenerationError(f"unknown mode '{mode}' (valid: {', '.join(MODES)})")
-    if not 0 <= int(quality) <= 100:
-        raise GenerationError(f"JPEG quality {quality} is outside [0, 100] (field 'quality')")
-    if float(feather) < 0:
-        raise GenerationError(f"feather {feather} is negative (field 'feather')")
-    if int(workers) < 1:
-        raise GenerationError(f"workers {workers} must be at least 1")
+    _check_options(ratio, mode, quality, feather, workers)
     if not source.is_dir():
         raise GenerationError(f"{source}: source dataset folder not found")
     _check_locations(source, out)
@@ -607,6 +142,70 @@ def generate_dataset(
         oil = recipe["library"]["root"]
     library_root = Path(oil) if oil is not None else default_library_path()
     library = OcclusionLibrary.load(library_root, verify=True)
+    params, job = _params_and_job(
+        spec, seed, ratio, mode, quality, feather, library, source_sha, from_manifest
+    )
+    partial = out.with_name(out.name + PARTIAL_SUFFIX)
+    if not dry_run:
+        done = _prepare_output(out, partial, job, resume, overwrite)
+        if done is not None:
+            return done
+    request = _Request(
+        source=source, out=out, partial=partial, oil=oil, fmt=fmt, spec=spec, params=params,
+        job=job, library=library, recipe=recipe, from_manifest=from_manifest,
+        source_sha=source_sha, ratio=float(ratio), workers=int(workers), dry_run=dry_run,
+        started=started,
+    )
+    return _build(request)
+
+
+@dataclass(frozen=True)
+class _Request:
+    """A checked ``generate_dataset`` request, as the build steps below need it."""
+
+    source: Path
+    out: Path
+    partial: Path
+    oil: str | Path | None
+    fmt: Any
+    spec: Any
+    params: dict[str, Any]
+    job: dict[str, Any]
+    library: Any
+    recipe: dict[str, Any] | None
+    from_manifest: str | Path | None
+    source_sha: str
+    ratio: float
+    workers: int
+    dry_run: bool
+    started: float
+
+
+def _check_options(ratio: float, mode: str, quality: int, feather: float, workers: int) -> None:
+    if not 0.0 <= float(ratio) <= 1.0:
+        raise GenerationError(f"ratio {ratio} is outside [0, 1] (field 'ratio')")
+    if mode not in MODES:
+        raise GenerationError(f"unknown mode '{mode}' (valid: {', '.join(MODES)})")
+    if not 0 <= int(quality) <= 100:
+        raise GenerationError(f"JPEG quality {quality} is outside [0, 100] (field 'quality')")
+    if float(feather) < 0:
+        raise GenerationError(f"feather {feather} is negative (field 'feather')")
+    if int(workers) < 1:
+        raise GenerationError(f"workers {workers} must be at least 1")
+
+
+def _params_and_job(
+    spec: Any,
+    seed: int,
+    ratio: float,
+    mode: str,
+    quality: int,
+    feather: float,
+    library: Any,
+    source_sha: str,
+    from_manifest: str | Path | None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The recipe parameters the manifest records, and the job file that ``--resume`` matches."""
     params: dict[str, Any] = {
         "protocol": spec.name,
         "seed": int(seed),
@@ -622,100 +221,134 @@ def generate_dataset(
         "source_annotation_sha256": source_sha,
         "from_manifest_sha256": sha256_file(from_manifest) if from_manifest else None,
     }
-    partial = out.with_name(out.name + PARTIAL_SUFFIX)
-    if not dry_run:
-        done = _prepare_output(out, partial, job, resume, overwrite)
-        if done is not None:
-            return done
-    image_dir = fmt.image_dir
-    out_images = partial / image_dir
+    return params, job
+
+
+def _build(request: _Request) -> GenerationSummary:
+    """Plan the images, make them (journaled, in workers), then publish the finished folder."""
+    r, params = request, request.params
+    image_dir = r.fmt.image_dir
+    out_images = r.partial / image_dir
     config = _WorkerConfig(
-        source_images=str((source / image_dir).resolve()),
+        source_images=str((r.source / image_dir).resolve()),
         out_images=str(out_images.resolve()),
-        protocol=spec.name,
-        seed=int(seed),
-        quality=int(quality),
-        feather=float(feather),
+        protocol=r.spec.name,
+        seed=params["seed"],
+        quality=params["quality"],
+        feather=params["feather"],
     )
     with contextlib.ExitStack() as stack:
         # Start the worker processes now: they boot (imports, library) while this process reads
         # and validates the annotation file, which takes seconds on the largest datasets.
         pool = None
-        if int(workers) > 1 and not dry_run:
+        if r.workers > 1 and not r.dry_run:
             context = multiprocessing.get_context("spawn")
             pool = stack.enter_context(
-                context.Pool(int(workers), initializer=_init_worker, initargs=(config, library))
+                context.Pool(r.workers, initializer=_init_worker, initargs=(config, r.library))
             )
-        dataset = read_dataset(source, fmt.name)
-        if recipe is not None:
-            _check_recipe(recipe, from_manifest, dataset, source_sha, library)
+        dataset = read_dataset(r.source, r.fmt.name)
+        if r.recipe is not None:
+            _check_recipe(r.recipe, r.from_manifest, dataset, r.source_sha, r.library)
         images = collect_images(dataset.records)
-        if recipe is not None:
-            tasks = _tasks_from_manifest(recipe)
+        if r.recipe is not None:
+            tasks = _tasks_from_manifest(r.recipe)
             selected = {t.source_path for t in tasks if t.occlude}
         else:
-            selected = spec.select(images, float(ratio), int(seed))
-            tasks = _plan(images, selected, mode, dataset.annotation_path)
+            selected = r.spec.select(images, r.ratio, params["seed"])
+            tasks = _plan(images, selected, params["mode"], dataset.annotation_path)
 
-        if dry_run:
+        if r.dry_run:
             rows = [
                 image_row(e)
-                for e in _dry_run_placements(tasks, dataset, int(seed), spec.name, library)
+                for e in _dry_run_placements(tasks, dataset, params["seed"], r.spec.name, r.library)
             ]
-            counts = _counts(images, rows, _output_records(dataset, selected, mode))
+            counts = _counts(images, rows, _output_records(dataset, selected, params["mode"]))
             return GenerationSummary(
-                out, spec.name, counts, summarize(rows), dry_run=True,
-                elapsed_s=time.monotonic() - started,
+                r.out, r.spec.name, counts, summarize(rows), dry_run=True,
+                elapsed_s=time.monotonic() - r.started,
             )
-
-        journal_path = partial / JOURNAL_NAME
-        if (partial / JOB_NAME).is_file():  # resuming
-            journal = _read_journal(journal_path)
-            journal = {p: r for p, r in journal.items() if (out_images / p).is_file()}
-            _remove_strays(partial, image_dir, set(journal))
-            atomic_write_bytes(
-                journal_path, "".join(d.line + "\n" for d in journal.values()).encode("utf-8")
-            )
-        else:
-            partial.mkdir(parents=True)
-            atomic_write_json(partial / JOB_NAME, job)
-            journal = {}
+        journal, todo = _open_journal(r.partial, out_images, image_dir, tasks, r.job)
         reused = len(journal)
-        todo = [t for t in tasks if t.path not in journal]
-        for folder in sorted({t.path.rpartition("/")[0] for t in todo}):
-            (out_images / folder).mkdir(parents=True, exist_ok=True)
+        _make_images(todo, config, r, pool, journal, out_images)
+    return _publish(r, dataset, images, selected, journal, len(todo), reused)
 
-        expected = {t.path: t.expected_sha256 for t in todo if t.expected_sha256}
-        with open(journal_path, "a", encoding="utf-8") as handle:
-            for results in _run_tasks(todo, config, int(workers), library, pool):
-                for done in results:
-                    want = expected.get(done.path)
-                    if want is not None and want != done.sha256:
-                        raise GenerationError(_rebuild_mismatch(out_images / done.path, recipe))
-                    journal[done.path] = done
-                handle.write("".join(d.line + "\n" for d in results))
-                handle.flush()
 
+def _open_journal(
+    partial: Path, out_images: Path, image_dir: str, tasks: list[Any], job: dict[str, Any]
+) -> tuple[dict[str, Any], list[Any]]:
+    """Start the partial folder, or on resume keep what the journal vouches for; the tasks left."""
+    journal_path = partial / JOURNAL_NAME
+    if (partial / JOB_NAME).is_file():  # resuming
+        journal = _read_journal(journal_path)
+        journal = {p: r for p, r in journal.items() if (out_images / p).is_file()}
+        _remove_strays(partial, image_dir, set(journal))
+        atomic_write_bytes(
+            journal_path, "".join(d.line + "\n" for d in journal.values()).encode("utf-8")
+        )
+    else:
+        partial.mkdir(parents=True)
+        atomic_write_json(partial / JOB_NAME, job)
+        journal = {}
+    todo = [t for t in tasks if t.path not in journal]
+    for folder in sorted({t.path.rpartition("/")[0] for t in todo}):
+        (out_images / folder).mkdir(parents=True, exist_ok=True)
+    return journal, todo
+
+
+def _make_images(
+    todo: list[Any],
+    config: _WorkerConfig,
+    request: _Request,
+    pool: Any,
+    journal: dict[str, Any],
+    out_images: Path,
+) -> None:
+    """Make every image left, appending each chunk's records to the journal as it finishes."""
+    expected = {t.path: t.expected_sha256 for t in todo if t.expected_sha256}
+    with open(request.partial / JOURNAL_NAME, "a", encoding="utf-8") as handle:
+        for results in _run_tasks(todo, config, request.workers, request.library, pool):
+            for done in results:
+                want = expected.get(done.path)
+                if want is not None and want != done.sha256:
+                    raise GenerationError(
+                        _rebuild_mismatch(out_images / done.path, request.recipe)
+                    )
+                journal[done.path] = done
+            handle.write("".join(d.line + "\n" for d in results))
+            handle.flush()
+
+
+def _publish(
+    request: _Request,
+    dataset: Dataset,
+    images: list[Any],
+    selected: set[str],
+    journal: dict[str, Any],
+    processed: int,
+    reused: int,
+) -> GenerationSummary:
+    """Write the annotation and the manifest into the partial folder, then rename it to OUT."""
+    r, partial, mode = request, request.partial, request.params["mode"]
     finished = [journal[path] for path in sorted(journal)]
     rows = [d.row for d in finished]
     records, annotation = _write_annotation(dataset, selected, mode, partial)
     annotation_sha = sha256_file(annotation)
     counts = _counts(images, rows, records)
     summary = summarize(rows)
-    if recipe is not None:
-        if annotation_sha != recipe["annotation"]["sha256"]:
+    if r.recipe is not None:
+        if annotation_sha != r.recipe["annotation"]["sha256"]:
             raise GenerationError(f"{annotation}: rebuilt annotation differs from the manifest")
-        atomic_write_bytes(partial / MANIFEST_NAME, Path(from_manifest).read_bytes())
+        atomic_write_bytes(partial / MANIFEST_NAME, Path(r.from_manifest).read_bytes())
     else:
         manifest = _manifest(
-            params, source, out, oil, library, dataset, source_sha, annotation, annotation_sha,
-            counts, [d.line for d in finished], summary,
+            r.params, r.source, r.out, r.oil, r.library, dataset, r.source_sha, annotation,
+            annotation_sha, counts, [d.line for d in finished], summary,
         )
         write_manifest(partial / MANIFEST_NAME, manifest)
-    _finish(partial, out)
+    _finish(partial, r.out)
     return GenerationSummary(
-        out, spec.name, counts, summary, processed=len(todo), reused=reused,
-        elapsed_s=time.monotonic() - started,
+        r.out, r.spec.name, counts, summary, processed=processed, reused=reused,
+        elapsed_s=time.monotonic() - r.started,
     )
 
 
@@ -746,91 +379,22 @@ def _rebuild_mismatch(file: Path, recipe: dict[str, Any] | None) -> str:
     )
 
 
-def _prepare_output(
-    out: Path, partial: Path, job: dict[str, Any], resume: bool, overwrite: bool
-) -> GenerationSummary | None:
-    """Apply the refusal rules; clear what ``--overwrite`` replaces. Returns a summary when a
-    ``--resume`` finds the job already done."""
-    if out.exists() and not out.is_dir():
-        raise GenerationError(f"{out}: exists and is not a folder")
-    out_busy = out.is_dir() and any(out.iterdir())
-    if out_busy and not _is_generated(out):
-        if resume or overwrite:
-            raise GenerationError(
-                f"{out}: not empty and not made by 'ogor generate'; refusing to replace it"
-            )
-        raise GenerationError(f"{out}: output folder is not empty; pass --resume or --overwrite")
-    if out_busy and not (resume or overwrite):
-        raise GenerationError(
-            f"{out}: output folder is not empty (a generated dataset); pass --resume or --overwrite"
+def _git_commit() -> str | None:
+    checkout = Path(__file__).resolve().parents[2]  # ogor/build/generate.py -> the checkout
+    if not (checkout / ".git").exists():
+        return None
+    try:
+        result = subprocess.run(
+            ["git", "-C", str(checkout), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
         )
-    if overwrite:
-        if partial.exists():
-            shutil.rmtree(partial)
+    except (OSError, subprocess.SubprocessError):
         return None
-    if partial.exists():
-        if not resume:
-            raise GenerationError(
-                f"{partial}: an unfinished run is there; pass --resume to finish it or "
-                "--overwrite to start again"
-            )
-        found = read_json(partial / JOB_NAME, "job file") if (partial / JOB_NAME).is_file() else {}
-        mismatch = _job_mismatch(found, job)
-        if mismatch:
-            raise GenerationError(
-                f"{partial}: the unfinished run used other inputs ({mismatch}); "
-                "pass --overwrite to start again"
-            )
-        return None
-    if out_busy:  # resume on a dataset already in place
-        if (out / JOB_NAME).is_file():  # renamed, cleanup pending
-            mismatch = _job_mismatch(read_json(out / JOB_NAME, "job file"), job)
-            if mismatch is None:
-                (out / JOURNAL_NAME).unlink(missing_ok=True)
-                (out / JOB_NAME).unlink()
-        else:
-            mismatch = _manifest_mismatch(read_manifest(out, validate=False), job)
-        if mismatch:
-            raise GenerationError(
-                f"{out}: was generated with other inputs ({mismatch}); pass --overwrite"
-            )
-        manifest = read_manifest(out, validate=False)
-        return GenerationSummary(out, manifest["protocol"], manifest["counts"], manifest["summary"])
-    return None
-
-
-def _manifest_mismatch(manifest: dict[str, Any], job: dict[str, Any]) -> str | None:
-    found = {
-        "protocol": manifest["protocol"],
-        "seed": manifest["seed"],
-        "ratio": manifest["ratio"],
-        "mode": manifest["mode"],
-        "quality": manifest["quality"],
-        "feather": manifest["feather"],
-        "library_fingerprint": manifest["library"]["fingerprint"],
-        "source_annotation_sha256": manifest["source"]["annotation_sha256"],
-    }
-    return _job_mismatch(found, {k: job[k] for k in found})
-
-
-def _counts(
-    images: Sequence[ImageItem], rows: Sequence[ImageRow], records: Sequence[Record]
-) -> dict[str, dict[str, int]]:
-    counts: dict[str, dict[str, int]] = {}
-    for split in _ordered_splits({i.split for i in images}):
-        counts[split] = {
-            "source_images": sum(1 for i in images if i.split == split),
-            "occluded": sum(1 for r in rows if r.split == split and r.occluded),
-            "output_images": sum(1 for r in rows if r.split == split),
-            "records": sum(1 for r in records if r.split == split),
-        }
-    return counts
-
-
-def _ordered_splits(splits: set[str]) -> list[str]:
-    from ogor.datasets import SPLITS
-
-    return sorted(splits, key=lambda s: (SPLITS.index(s) if s in SPLITS else 99, s))
+    commit = result.stdout.strip()
+    return commit if result.returncode == 0 and len(commit) == 40 else None
 
 
 def _manifest(

@@ -11,10 +11,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ogor.build.manifest import read_manifest
+from ogor.build.verify import sample_evenly
 from ogor.errors import GenerationError
-from ogor.generate import read_image
-from ogor.io import atomic_write_bytes
-from ogor.manifest import _sample, read_manifest
+from ogor.imageio import read_image
+from toreid.io import atomic_write_bytes
 
 CELL_HW = (192, 96)
 LABEL_H = 18
@@ -63,7 +64,7 @@ def make_preview(
         raise GenerationError(f"{root}: the dataset has no occluded image to preview")
     image_dir = manifest["source"]["image_dir"]
     source_root = Path(source) if source is not None else Path(manifest["source"]["root"])
-    pairs = _sample(occluded, n)
+    pairs = sample_evenly(occluded, n)
     cell_h, cell_w = CELL_HW
     pair_w = 2 * cell_w + GAP
     rows = (len(pairs) + columns - 1) // columns

@@ -21,7 +21,7 @@ def taxonomy(as_json: bool) -> None:
       ogor taxonomy
       ogor taxonomy --json > taxonomy.json
     """
-    from ogor.taxonomy import load_taxonomy
+    from ogor.library.taxonomy import load_taxonomy
 
     tax = load_taxonomy()
     if as_json:
@@ -70,8 +70,8 @@ def import_oil(src: Path, out: Path, sha256sums: Path | None, overwrite: bool) -
       ogor import-oil ~/occlusion_img --out oil/mgcc --sha256sums oil_assets/mgcc-oil.sha256
       ogor oil-sheet oil/mgcc --out mgcc-sheet.png
     """
-    from ogor.oil import OcclusionLibrary
-    from ogor.oil_import import import_folder
+    from ogor.library import OcclusionLibrary
+    from ogor.library.importer import import_folder
 
     import_folder(src, out, sha256sums=sha256sums, overwrite=overwrite)
     library = OcclusionLibrary.load(out)
@@ -115,8 +115,8 @@ def fetch_oil(
       ogor fetch-oil mgcc --out oil/mgcc
       ogor generate data/CUHK-PEDES --out data/Occluded-CUHK --oil oil/mgcc
     """
-    from ogor.oil import OcclusionLibrary
-    from ogor.oil_import import MGCC_BASE_URL, fetch_mgcc
+    from ogor.library import OcclusionLibrary
+    from ogor.library.importer import MGCC_BASE_URL, fetch_mgcc
 
     fetch_mgcc(
         out,
@@ -145,8 +145,8 @@ def oil_sheet(oil: Path, out: Path, columns: int) -> None:
       ogor oil-sheet default --out default-sheet.png
       ogor oil-sheet oil/mgcc --out mgcc-sheet.png --columns 4
     """
-    from ogor.oil import OcclusionLibrary, default_library_path
-    from ogor.oil_sheet import write_sheet
+    from ogor.library import OcclusionLibrary, default_library_path
+    from ogor.library.sheet import write_sheet
 
     root = default_library_path() if str(oil) == "default" else oil
     library = OcclusionLibrary.load(root)
@@ -165,7 +165,7 @@ def oil_sheet(oil: Path, out: Path, columns: int) -> None:
 def render_default_oil(out: Path | None) -> None:
     """Re-render the embedded procedural occluder library, byte-identically.
 
-    The default library is drawn by code (ogor/oil_render.py) from a fixed seed; this command
+    The default library is drawn by code (ogor/library/render/) from a fixed seed; this command
     regenerates it, and rendering into another folder lets you compare the bytes.
 
     \b
@@ -173,8 +173,8 @@ def render_default_oil(out: Path | None) -> None:
       ogor render-default-oil --out /tmp/default-oil
       cmp /tmp/default-oil/index.json oil_assets/default/index.json
     """
-    from ogor.oil import OcclusionLibrary, default_library_path
-    from ogor.oil_render import render_default_library
+    from ogor.library import OcclusionLibrary, default_library_path
+    from ogor.library.render import render_default_library
 
     target = out or default_library_path()
     render_default_library(target, overwrite=True)

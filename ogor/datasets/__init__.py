@@ -11,7 +11,7 @@ from pathlib import Path
 from ogor.datasets.base import SPLITS, Dataset, DatasetFormat, Record
 from ogor.datasets.formats import CUHK_PEDES, ICFG_PEDES, RSTPREID, JsonListFormat
 from ogor.errors import DatasetError
-from ogor.io import read_json
+from toreid.io import read_json
 
 FORMATS: dict[str, JsonListFormat] = {f.name: f for f in (CUHK_PEDES, ICFG_PEDES, RSTPREID)}
 

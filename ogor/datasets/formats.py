@@ -16,7 +16,7 @@ from typing import Any
 
 from ogor.datasets.base import Record
 from ogor.errors import DatasetError
-from ogor.io import atomic_write_bytes, read_json
+from toreid.io import atomic_write_bytes, read_json
 
 _WORD = re.compile(r"[a-z0-9]+")
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from ogor.errors import DatasetError, ToreidError
 from ogor.extract.base import Instances
-from ogor.io import read_json, sha256_file
+from toreid.io import read_json, sha256_file
 
 
 def _quiet_coco(dataset: dict):

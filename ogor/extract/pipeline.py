@@ -8,7 +8,7 @@ Two phases, so that a run over thousands of images survives interruption:
    already there.
 2. **Select** (once, at the end). Candidates are ranked per class by quality, near-duplicates
    are dropped, each class is capped at ``per_class``, and the library is written through
-   :class:`ogor.oil.LibraryWriter`, which builds it aside and publishes ``index.json`` last.
+   :class:`ogor.library.LibraryWriter`, which builds it aside and publishes ``index.json`` last.
 
 State folder layout (a sibling of the output, ``<out>.extract-state/``; removed after a
 successful run unless ``keep_state``)::
@@ -45,8 +45,8 @@ from ogor.errors import DatasetError, ToreidError
 from ogor.extract import cutout as cut
 from ogor.extract.base import DetectorBackend, ExtractionError, first_line
 from ogor.extract.dedup import DEFAULT_THRESHOLD, keep_distinct, signature
-from ogor.io import atomic_write_bytes, atomic_write_json, read_json
-from ogor.taxonomy import Taxonomy, load_taxonomy
+from ogor.library.taxonomy import Taxonomy, load_taxonomy
+from toreid.io import atomic_write_bytes, atomic_write_json, read_json
 
 #: File suffixes treated as images when scanning a folder (case-insensitive).
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
@@ -434,7 +434,7 @@ def extract_library(
     """
     from tqdm import tqdm
 
-    from ogor.oil import LibraryWriter, check_output_folder
+    from ogor.library.writer import LibraryWriter, check_output_folder
 
     out_dir = Path(out_dir)
     rules = rules or cut.CutoutFilter()

@@ -24,9 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ogor.errors import LibraryError
-from ogor.io import atomic_write_bytes, sha256_bytes, sha256_file
-from ogor.oil import LibraryWriter, check_output_folder, decode_rgba, make_parents, remove_empty
-from ogor.taxonomy import Taxonomy, load_taxonomy
+from ogor.library.png import decode_rgba
+from ogor.library.taxonomy import Taxonomy, load_taxonomy
+from ogor.library.writer import LibraryWriter, check_output_folder, make_parents, remove_empty
+from toreid.io import atomic_write_bytes, sha256_bytes, sha256_file
 
 #: The MGCC repository and the commit whose ``dataset/occlusion_img/`` holds the paper's OIL.
 MGCC_REPOSITORY = "littlexinyi/MGCC"

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ogor.io import atomic_write_bytes
-from ogor.oil import OcclusionInstance, OcclusionLibrary, encode_png
-from ogor.taxonomy import POSITION_SETS
+from ogor.library.oil import OcclusionInstance, OcclusionLibrary
+from ogor.library.png import encode_png
+from ogor.library.taxonomy import POSITION_SETS
+from toreid.io import atomic_write_bytes
 
 
 @dataclass(frozen=True)

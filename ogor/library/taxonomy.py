@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ogor.errors import LibraryError, ToreidError
-from ogor.io import read_json
+from toreid.io import read_json
 
 #: The three position sets of Table 1, in paper order.
 POSITION_SETS: tuple[str, ...] = ("up", "middle", "bottom")

@@ -1,4 +1,4 @@
-"""Paste an occluder onto an image as a :class:`~ogor.placement.Placement` says: pure code.
+"""Paste an occluder onto an image as a :class:`~ogor.occlude.placement.Placement` says: pure code.
 
 Why premultiplied alpha: resizing a straight-alpha RGBA image mixes the colour of opaque pixels
 with the (usually black) colour of transparent ones, so a shrunken occluder gets a dark fringe.
@@ -15,7 +15,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ogor.placement import Placement
+from ogor.occlude.placement import Placement
 
 
 def rgba_to_premultiplied_bgra(rgba: np.ndarray) -> np.ndarray:

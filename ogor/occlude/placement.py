@@ -1,9 +1,10 @@
 """Where an occluder goes: MGCC's Algorithm 1 made well defined, and the released code.
 
-Sampling is kept apart from compositing (``ogor.compose``): :func:`sample_placement` turns a
-random stream, the image size and an occlusion instance into a :class:`Placement`, a frozen record
-that the manifest stores and that :func:`ogor.compose.apply_placement` applies without any further
-randomness. Re-deriving a placement from the seed is therefore cheap, which ``ogor verify`` uses.
+Sampling is kept apart from compositing (``ogor.occlude.compose``): :func:`sample_placement`
+turns a random stream, the image size and an occlusion instance into a :class:`Placement`, a
+frozen record that the manifest stores and that :func:`ogor.occlude.compose.apply_placement`
+applies without any further randomness. Re-deriving a placement from the seed is therefore
+cheap, which ``ogor verify`` uses.
 
 Paper protocol (``paper``), the rules made explicit:
 
@@ -34,7 +35,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ogor.taxonomy import MGCC_CORNERS, POSITION_SETS
+from ogor.library.taxonomy import MGCC_CORNERS, POSITION_SETS
 
 #: Bounds of the paper's area fraction delta.
 DELTA_LOW = 0.1
@@ -44,7 +45,7 @@ MAX_ATTEMPTS = 100
 
 
 class InstanceLike(Protocol):
-    """What placement needs from an occlusion instance (``ogor.oil.OcclusionInstance``)."""
+    """What placement needs from an occlusion instance (``ogor.library.OcclusionInstance``)."""
 
     id: str
     class_name: str

@@ -1,7 +1,8 @@
 """Named generation protocols: a selection rule and a placement rule under one name.
 
-* ``paper`` (default): the MGCC paper's Algorithm 1 made well defined (``ogor.placement``) and a
-  per-split random selection of ``ratio`` of the images spread over identities (``ogor.selection``).
+* ``paper`` (default): the MGCC paper's Algorithm 1 made well defined
+  (``ogor.occlude.placement``) and a per-split random selection of ``ratio`` of the images spread
+  over identities (``ogor.occlude.selection``).
 * ``mgcc-code``: what the released MGCC generator does, for users who want its data: the first image
   of each id run, fixed area and corner per class, off-canvas parts clipped. ``ratio`` does not
   apply. The released code's re-encoding of every image at JPEG quality 75 is *not* reproduced:
@@ -20,13 +21,13 @@ from typing import Protocol
 import numpy as np
 
 from ogor.errors import GenerationError
-from ogor.placement import InstanceLike, Placement, mgcc_code_placement, sample_placement
-from ogor.selection import ImageItem, select_first_of_runs, select_paper
-from ogor.taxonomy import Taxonomy
+from ogor.library.taxonomy import Taxonomy
+from ogor.occlude.placement import InstanceLike, Placement, mgcc_code_placement, sample_placement
+from ogor.occlude.selection import ImageItem, select_first_of_runs, select_paper
 
 
 class InstanceSource(Protocol):
-    """What a protocol needs from a library (``ogor.oil.OcclusionLibrary``)."""
+    """What a protocol needs from a library (``ogor.library.OcclusionLibrary``)."""
 
     taxonomy: Taxonomy
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ogor.datasets.base import SPLITS, Record
-from ogor.io import stable_seed
+from toreid.io import stable_seed
 
 
 @dataclass(frozen=True)

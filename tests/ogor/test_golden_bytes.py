@@ -132,3 +132,7 @@ def test_the_outputs_are_not_trivial(runs):
     assert outputs["verify-paper"].startswith("ok: ") and "rebuilt from the source" in outputs[
         "verify-paper"]
     assert len(list((tmp / "oil").glob("*.png"))) == 60
+    checkout = Path(__file__).resolve().parents[2]
+    if (checkout / ".git").exists():  # the commit is hashed as a placeholder: check it is there
+        manifest = json.loads((tmp / "paper-w1" / "ogor-manifest.json").read_text("utf-8"))
+        assert len(manifest["tool"]["git_commit"] or "") == 40

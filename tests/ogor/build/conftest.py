@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from ogor.datasets import Record, get_format
-from ogor.oil import LibraryWriter
+from ogor.library.writer import LibraryWriter
 
 
 def occluder_rgba(height: int, width: int, color: tuple[int, int, int], opaque: bool = False):

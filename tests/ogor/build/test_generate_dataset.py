@@ -12,14 +12,9 @@ from click.testing import CliRunner
 from ogor.cli import main
 from ogor.datasets import read_dataset
 from ogor.errors import GenerationError, LibraryError
-from ogor.generate import PARTIAL_SUFFIX, generate_dataset
-from ogor.manifest import (
-    JOB_NAME,
-    MANIFEST_NAME,
-    occlusion_flags,
-    read_manifest,
-    verify_dataset,
-)
+from ogor.build.generate import PARTIAL_SUFFIX, generate_dataset
+from ogor.build.manifest import JOB_NAME, MANIFEST_NAME, occlusion_flags, read_manifest
+from ogor.build.verify import verify_dataset
 
 from .conftest import tree_digest, write_dataset
 
@@ -105,7 +100,7 @@ def test_mgcc_code_protocol_occludes_first_of_each_run(
     assert occluded == sorted(f"cam_a/{pid:04d}_0.jpg" for pid in range(1, 11))
     for item in manifest["images"]:
         if item["occluded"]:
-            from ogor.taxonomy import load_taxonomy
+            from ogor.library.taxonomy import load_taxonomy
 
             cls = load_taxonomy().classes[item["placement"]["class"]]
             assert item["placement"]["delta"] == cls.mgcc_area
@@ -231,7 +226,7 @@ def test_manifest_records_parameters_and_placements(
 
 
 def test_default_library_is_the_embedded_one(source: Path, tmp_path: Path) -> None:
-    from ogor.oil import OcclusionLibrary, default_library_path
+    from ogor.library.oil import OcclusionLibrary, default_library_path
 
     generate_dataset(source, tmp_path / "out", ratio=0.5)
     manifest = read_manifest(tmp_path / "out")

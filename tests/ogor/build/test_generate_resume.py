@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from ogor.generate import PARTIAL_SUFFIX, generate_dataset
-from ogor.manifest import JOB_NAME, JOURNAL_NAME, verify_dataset
+from ogor.build.generate import PARTIAL_SUFFIX, generate_dataset
+from ogor.build.manifest import JOB_NAME, JOURNAL_NAME
+from ogor.build.verify import verify_dataset
 
 from .conftest import tree_digest, write_dataset
 

@@ -20,7 +20,7 @@ from ogor.extract import (
     state_folder,
 )
 from ogor.extract.cutout import mask_box
-from ogor.oil import OcclusionLibrary
+from ogor.library.oil import OcclusionLibrary
 
 from .conftest import run_cli, save_rgb
 

@@ -10,7 +10,7 @@ from ogor.extract.base import ExtractionError, Instances
 from ogor.extract.dedup import keep_distinct, signature, signature_distance
 from ogor.extract.pipeline import label_mapper, select_candidates
 from ogor.extract.registry import build_backend, list_backends, resolve_auto
-from ogor.taxonomy import load_taxonomy
+from ogor.library.taxonomy import load_taxonomy
 
 from .conftest import run_cli, textured_image
 

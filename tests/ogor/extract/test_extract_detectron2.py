@@ -19,7 +19,7 @@ import pytest
 
 from ogor.extract.detectron2_backend import INSTALL_HINT
 from ogor.extract.registry import resolve_auto
-from ogor.oil import OcclusionLibrary
+from ogor.library.oil import OcclusionLibrary
 
 from .conftest import run_cli, save_rgb, textured_image
 

@@ -19,7 +19,7 @@ from torchvision.models.detection import maskrcnn_resnet50_fpn_v2
 from ogor.extract import build_backend
 from ogor.extract.base import ExtractionError
 from ogor.extract.torchvision_backend import coco_categories
-from ogor.oil import OcclusionLibrary
+from ogor.library.oil import OcclusionLibrary
 
 from .conftest import run_cli, save_rgb, textured_image
 

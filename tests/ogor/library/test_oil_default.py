@@ -6,9 +6,9 @@ import numpy as np
 from click.testing import CliRunner
 
 from ogor.cli import main
-from ogor.oil import OcclusionLibrary, default_library_path
-from ogor.oil_render import list_renderers, render_instance
-from ogor.taxonomy import load_taxonomy
+from ogor.library.oil import OcclusionLibrary, default_library_path
+from ogor.library.render.registry import list_renderers, render_instance
+from ogor.library.taxonomy import load_taxonomy
 
 
 def test_default_library_loads_and_covers_15_classes_4_each():

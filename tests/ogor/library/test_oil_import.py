@@ -15,8 +15,7 @@ from click.testing import CliRunner
 
 from ogor.cli import main
 from ogor.errors import LibraryError
-from ogor.oil import OcclusionLibrary, encode_png
-from ogor.oil_import import (
+from ogor.library.importer import (
     MGCC_BASE_URL,
     MGCC_COMMIT,
     fetch_mgcc,
@@ -24,7 +23,9 @@ from ogor.oil_import import (
     mgcc_sums_path,
     read_sha256sums,
 )
-from ogor.taxonomy import load_taxonomy
+from ogor.library.oil import OcclusionLibrary
+from ogor.library.png import encode_png
+from ogor.library.taxonomy import load_taxonomy
 
 
 def occluder(seed: int, height: int = 30, width: int = 20) -> bytes:

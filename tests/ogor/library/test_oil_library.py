@@ -14,14 +14,9 @@ import pytest
 from PIL import Image
 
 from ogor.errors import LibraryError
-from ogor.oil import (
-    INDEX_NAME,
-    LibraryWriter,
-    OcclusionLibrary,
-    decode_rgba,
-    encode_png,
-    library_fingerprint,
-)
+from ogor.library.oil import INDEX_NAME, OcclusionLibrary, library_fingerprint
+from ogor.library.png import decode_rgba, encode_png
+from ogor.library.writer import LibraryWriter
 
 
 def blob(height: int, width: int, colour=(200, 40, 30), seed: int = 0) -> np.ndarray:

@@ -7,8 +7,9 @@ import numpy as np
 from click.testing import CliRunner
 
 from ogor.cli import main
-from ogor.oil import LibraryWriter, OcclusionLibrary, default_library_path
-from ogor.oil_sheet import CELL, HEADER_HEIGHT, LABEL_WIDTH, PAD, sheet_layout
+from ogor.library.oil import OcclusionLibrary, default_library_path
+from ogor.library.sheet import CELL, HEADER_HEIGHT, LABEL_WIDTH, PAD, sheet_layout
+from ogor.library.writer import LibraryWriter
 
 
 def _library(root):

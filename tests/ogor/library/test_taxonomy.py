@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from ogor.cli import main
 from ogor.errors import LibraryError
-from ogor.taxonomy import load_taxonomy
+from ogor.library.taxonomy import load_taxonomy
 
 #: MGCC paper, Table 1, in its order (written out here independently of the data file).
 TABLE_1 = {

@@ -5,8 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ogor.compose import apply_placement, occluded_fraction, rgba_to_premultiplied_bgra
-from ogor.placement import Placement
+from ogor.occlude.compose import apply_placement, occluded_fraction, rgba_to_premultiplied_bgra
+from ogor.occlude.placement import Placement
 
 
 def _placement(x: int, y: int, w: int, h: int) -> Placement:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from ogor.placement import (
+from ogor.occlude.placement import (
     DELTA_HIGH,
     DELTA_LOW,
     Placement,

@@ -10,8 +10,8 @@ import pytest
 
 from ogor.datasets import Record
 from ogor.errors import GenerationError
-from ogor.protocols import get_protocol, list_protocols
-from ogor.selection import (
+from ogor.occlude.protocols import get_protocol, list_protocols
+from ogor.occlude.selection import (
     collect_images,
     largest_remainder,
     select_first_of_runs,

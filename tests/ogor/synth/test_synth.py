@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from ogor import synth
+from ogor.synth import dataset as synth_dataset
 from ogor.datasets import read_dataset
 from ogor.datasets.validate import check_dataset
 from ogor.errors import DatasetError
@@ -113,7 +114,7 @@ def test_failure_leaves_nothing_behind(tmp_path: Path, monkeypatch) -> None:
         return original(*args, **kwargs)
 
     original = synth.render_person
-    monkeypatch.setattr(synth, "render_person", failing)
+    monkeypatch.setattr(synth_dataset, "render_person", failing)  # where synthesize looks it up
     with pytest.raises(RuntimeError):
         synth.synthesize(tmp_path / "d", ids=3, views=2)
     assert list(tmp_path.iterdir()) == []
