@@ -150,13 +150,10 @@ def generate_dataset(
         done = _prepare_output(out, partial, job, resume, overwrite)
         if done is not None:
             return done
-    request = _Request(
-        source=source, out=out, partial=partial, oil=oil, fmt=fmt, spec=spec, params=params,
-        job=job, library=library, recipe=recipe, from_manifest=from_manifest,
-        source_sha=source_sha, ratio=float(ratio), workers=int(workers), dry_run=dry_run,
-        started=started,
-    )
-    return _build(request)
+    return _build(_Request(
+        source, out, partial, oil, fmt, spec, params, job, library, recipe, from_manifest,
+        source_sha, float(ratio), int(workers), dry_run, started,
+    ))
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,9 @@
 
 Detector backends (torchvision, detectron2, COCO ground truth) sit behind one small protocol
 (:class:`DetectorBackend`); :mod:`ogor.extract.cutout` turns masks into RGBA cutouts and judges
-them; :func:`extract_library` runs the whole resumable pipeline.
+them; :mod:`ogor.extract.inputs` lists and decodes the input images,
+:mod:`ogor.extract.state` keeps the resumable state folder, and :func:`extract_library`
+(:mod:`ogor.extract.pipeline`) runs the whole resumable pipeline.
 """
 
 from ogor.extract.base import DetectorBackend, ExtractionError, Instances

@@ -41,27 +41,21 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ogor.errors import DatasetError, ToreidError
+from ogor.errors import DatasetError
 from ogor.extract import cutout as cut
-from ogor.extract.base import DetectorBackend, ExtractionError, first_line
+from ogor.extract.base import DetectorBackend, ExtractionError
 from ogor.extract.dedup import DEFAULT_THRESHOLD, keep_distinct, signature
+from ogor.extract.inputs import (
+    IMAGE_SUFFIXES,
+    ImageRef,
+    coco_images,
+    is_inside,
+    read_image,
+    scan_images,
+)
+from ogor.extract.state import STATE_SUFFIX, open_state, state_folder
 from ogor.library.taxonomy import Taxonomy, load_taxonomy
 from toreid.io import atomic_write_bytes, atomic_write_json, read_json
-
-#: File suffixes treated as images when scanning a folder (case-insensitive).
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
-STATE_SUFFIX = ".extract-state"
-STATE_FORMAT = "ogor-extract-state"
-STATE_VERSION = 1
-
-
-@dataclass(frozen=True)
-class ImageRef:
-    """One input image: its file, its key (path relative to the input root, POSIX), the root."""
-
-    path: Path
-    key: str
-    root: Path
 
 
 @dataclass
@@ -120,88 +114,6 @@ class ExtractionSummary:
         if self.library is not None:
             lines.append(f"library: {self.library}")
         return lines
-
-
-# --------------------------------------------------------------------------------------------
-# Inputs
-# --------------------------------------------------------------------------------------------
-
-
-def scan_images(folder: str | Path) -> list[ImageRef]:
-    """Every image file under ``folder`` (recursively), sorted by relative path.
-
-    Raises:
-        ExtractionError: the folder does not exist or holds no image.
-    """
-    root = Path(folder)
-    if not root.is_dir():
-        raise ExtractionError(f"{root}: input folder not found")
-    refs = [
-        ImageRef(path, path.relative_to(root).as_posix(), root)
-        for path in root.rglob("*")
-        if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file()
-    ]
-    if not refs:
-        raise ExtractionError(
-            f"{root}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))})"
-        )
-    return sorted(refs, key=lambda ref: ref.key)
-
-
-def coco_images(coco_file: str | Path, images_dir: str | Path | None = None) -> list[ImageRef]:
-    """The images a COCO annotation file lists, in file order.
-
-    Raises:
-        DatasetError: the file is unreadable or an entry has no ``file_name``.
-    """
-    coco_file = Path(coco_file)
-    root = Path(images_dir) if images_dir is not None else coco_file.parent
-    try:
-        data = read_json(coco_file, "COCO annotation file")
-    except ToreidError as exc:
-        raise DatasetError(coco_file, str(exc).split(": ", 1)[-1]) from exc
-    if not isinstance(data, dict) or not isinstance(data.get("images"), list):
-        raise DatasetError(coco_file, "missing or not a list", field="images")
-    refs = []
-    for index, image in enumerate(data["images"]):
-        name = image.get("file_name") if isinstance(image, dict) else None
-        if not isinstance(name, str) or not name:
-            raise DatasetError(coco_file, "missing", index=index, field="images.file_name")
-        path = root / name
-        if not _inside(path, root):
-            raise DatasetError(
-                coco_file, f"'{name}' escapes {root}", index=index, field="images.file_name"
-            )
-        refs.append(ImageRef(path, Path(name).as_posix(), root))
-    return refs
-
-
-def read_image(path: Path) -> np.ndarray:
-    """Decode an image as H x W x 3 uint8 RGB, applying its EXIF orientation.
-
-    Photos from phones are often stored sideways with an EXIF rotation flag; cutting
-    instances out of the raw pixels would give sideways occluders.
-
-    Raises:
-        DatasetError: missing or undecodable file (one line naming it).
-    """
-    from PIL import Image, ImageOps
-
-    if not path.is_file():
-        raise DatasetError(path, "image file not found")
-    try:
-        with Image.open(path) as image:
-            image.load()
-            image = ImageOps.exif_transpose(image)
-            return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise DatasetError(path, f"cannot decode image ({first_line(exc)})") from exc
-
-
-def state_folder(out_dir: str | Path) -> Path:
-    """The resumable work folder of an output library (a sibling, see the module docstring)."""
-    out_dir = Path(out_dir)
-    return out_dir.parent / f"{out_dir.name}{STATE_SUFFIX}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -307,39 +219,6 @@ def process_image(
     return record
 
 
-def _open_state(state: Path, settings: dict[str, Any], overwrite: bool) -> Path:
-    """Create the state folder, or reuse it when its settings match; return ``records/``."""
-    settings_file = state / "settings.json"
-    wanted = {"format": STATE_FORMAT, "version": STATE_VERSION, **settings}
-    if state.exists():
-        stored = None
-        if settings_file.is_file():
-            try:
-                stored = read_json(settings_file, "extraction state")
-            except ToreidError:
-                stored = None
-        if stored != wanted:
-            if not overwrite:
-                differing = _differences(stored, wanted)
-                raise ExtractionError(
-                    f"{state}: left by an earlier run with other settings ({differing}); "
-                    "pass --overwrite to discard it and start again"
-                )
-            shutil.rmtree(state)
-    if not settings_file.is_file():
-        atomic_write_json(settings_file, wanted)  # first, so no state exists without it
-    records = state / "records"
-    records.mkdir(parents=True, exist_ok=True)
-    return records
-
-
-def _differences(stored: Any, wanted: dict[str, Any]) -> str:
-    if not isinstance(stored, dict):
-        return "settings.json missing or unreadable"
-    keys = [k for k in wanted if stored.get(k) != wanted[k]]
-    return ", ".join(f"{k}: {stored.get(k)!r} -> {wanted[k]!r}" for k in keys[:3]) or "format"
-
-
 # --------------------------------------------------------------------------------------------
 # Phase 2: rank, de-duplicate, cap, write
 # --------------------------------------------------------------------------------------------
@@ -432,26 +311,14 @@ def extract_library(
         LibraryError: ``out_dir`` exists and may not be replaced.
         ExtractionError: a state folder with other settings, or bad options.
     """
-    from tqdm import tqdm
-
-    from ogor.library.writer import LibraryWriter, check_output_folder
+    from ogor.library.writer import check_output_folder
 
     out_dir = Path(out_dir)
     rules = rules or cut.CutoutFilter()
     taxonomy = taxonomy or load_taxonomy()
     note = log or (lambda _message: None)
-    if per_class is not None and per_class < 1:
-        raise ExtractionError(f"--per-class must be at least 1, got {per_class}")
-    if feather < 0:
-        raise ExtractionError(f"--feather must be >= 0, got {feather}")
     refs = list(inputs)
-    if not refs:
-        raise ExtractionError("no input images")
-    for root in {ref.root for ref in refs}:
-        # Nothing is written inside a source folder, and an output there would be rescanned
-        # as input by the next run.
-        if _inside(out_dir, root):
-            raise ExtractionError(f"{out_dir}: --out must not be inside the input folder {root}")
+    _check_request(out_dir, refs, per_class, feather)
     check_output_folder(out_dir, overwrite)
 
     settings = {
@@ -461,11 +328,58 @@ def extract_library(
         "feather": float(feather),
     }
     state = state_folder(out_dir)
-    records = _open_state(state, settings, overwrite)
+    records = open_state(state, settings, overwrite)
     to_class = label_mapper(taxonomy, backend.label_space)
     summary = ExtractionSummary(
         library=None, backend=backend.name, detector=backend.detector, images=len(refs)
     )
+    all_records = _detect_all(
+        refs, backend, to_class, rules, feather, records, summary, skip_bad_images, note, progress
+    )
+    candidates = _tally(all_records, summary)
+    kept = _select(candidates, taxonomy, per_class, dedup_threshold, summary)
+    if summary.total == 0:
+        note(f"no instance passed the filters; state kept in {state}")
+        return summary
+
+    _write_library(out_dir, overwrite, taxonomy, backend, kept, records)
+    summary.library = out_dir
+    if not keep_state:
+        shutil.rmtree(state, ignore_errors=True)
+    return summary
+
+
+def _check_request(
+    out_dir: Path, refs: Sequence[ImageRef], per_class: int | None, feather: float
+) -> None:
+    if per_class is not None and per_class < 1:
+        raise ExtractionError(f"--per-class must be at least 1, got {per_class}")
+    if feather < 0:
+        raise ExtractionError(f"--feather must be >= 0, got {feather}")
+    if not refs:
+        raise ExtractionError("no input images")
+    for root in {ref.root for ref in refs}:
+        # Nothing is written inside a source folder, and an output there would be rescanned
+        # as input by the next run.
+        if is_inside(out_dir, root):
+            raise ExtractionError(f"{out_dir}: --out must not be inside the input folder {root}")
+
+
+def _detect_all(
+    refs: Sequence[ImageRef],
+    backend: DetectorBackend,
+    to_class: Callable[[str], str | None],
+    rules: cut.CutoutFilter,
+    feather: float,
+    records: Path,
+    summary: ExtractionSummary,
+    skip_bad_images: bool,
+    note: Callable[[str], None],
+    progress: bool,
+) -> list[dict[str, Any]]:
+    """Phase 1: every image's record, read back when an earlier run made it, else detected."""
+    from tqdm import tqdm
+
     all_records: list[dict[str, Any]] = []
     bar = tqdm(refs, desc=f"extract-oil [{backend.name}]", unit="img", disable=not progress)
     for ref in bar:
@@ -490,7 +404,13 @@ def extract_library(
             summary.detections += record["detections"]
         all_records.append(record)
     bar.close()
+    return all_records
 
+
+def _tally(
+    all_records: Sequence[dict[str, Any]], summary: ExtractionSummary
+) -> list[dict[str, Any]]:
+    """Every record's candidates (tagged with their image), counting bad images and rejections."""
     candidates: list[dict[str, Any]] = []
     for record in all_records:
         if record["status"] == "bad":
@@ -499,16 +419,36 @@ def extract_library(
             summary.rejected[reason] = summary.rejected.get(reason, 0) + count
         candidates += [{**c, "image": record["image"]} for c in record["candidates"]]
     summary.candidates = len(candidates)
+    return candidates
 
+
+def _select(
+    candidates: Sequence[dict[str, Any]],
+    taxonomy: Taxonomy,
+    per_class: int | None,
+    dedup_threshold: float,
+    summary: ExtractionSummary,
+) -> dict[str, list[dict[str, Any]]]:
+    """Phase 2: :func:`select_candidates`, with its rejections and counts added to the summary."""
     kept, more_rejected = select_candidates(
         candidates, taxonomy.names(), per_class=per_class, dedup_threshold=dedup_threshold
     )
     for reason, count in more_rejected.items():
         summary.rejected[reason] = summary.rejected.get(reason, 0) + count
     summary.per_class = {name: len(kept.get(name, [])) for name in taxonomy.names()}
-    if summary.total == 0:
-        note(f"no instance passed the filters; state kept in {state}")
-        return summary
+    return kept
+
+
+def _write_library(
+    out_dir: Path,
+    overwrite: bool,
+    taxonomy: Taxonomy,
+    backend: DetectorBackend,
+    kept: dict[str, list[dict[str, Any]]],
+    records: Path,
+) -> None:
+    """Phase 2's output: the kept candidates, class by class, through the library writer."""
+    from ogor.library.writer import LibraryWriter
 
     score_of = (lambda c: None) if backend.label_space == "gt" else (lambda c: c["score"])
     description = f"extracted by ogor extract-oil with {backend.detector}"
@@ -522,21 +462,11 @@ def extract_library(
                     score=score_of(candidate),
                     source={"image": candidate["image"], "box": candidate["box"]},
                 )
-    summary.library = out_dir
-    if not keep_state:
-        shutil.rmtree(state, ignore_errors=True)
-    return summary
-
-
-def _inside(path: Path, root: Path) -> bool:
-    try:
-        path.resolve().relative_to(root.resolve())
-    except ValueError:
-        return False
-    return True
 
 
 __all__ = [
+    "IMAGE_SUFFIXES",
+    "STATE_SUFFIX",
     "ExtractionSummary",
     "ImageRef",
     "coco_images",

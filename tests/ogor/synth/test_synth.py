@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from ogor import synth
-from ogor.synth import dataset as synth_dataset
 from ogor.datasets import read_dataset
 from ogor.datasets.validate import check_dataset
 from ogor.errors import DatasetError
+from ogor.synth import dataset as synth_dataset
 from tests.ogor.datasets.conftest import run_cli
 
 EXPECTED = {
