@@ -124,7 +124,7 @@ def demo_dataset(spec: DemoSpec = DemoSpec(), cache: Path | None = None,
 
     Returns the root of the occluded version; the clean source sits beside it.
     """
-    from ogor.build import generate_dataset
+    from ogor.generation import generate_dataset
     from ogor.synth import synthesize
 
     base = (cache or cache_root()) / (

@@ -490,7 +490,7 @@ def _train_epoch(train_model, model, pairs, optimizer, scheduler, scaler, cfg: T
 
 def _occlusion_flags(root: Path) -> dict[str, bool] | None:
     """The dataset's occlusion flags (``ogor.manifest.occlusion_flags``), or ``None``."""
-    from ogor.build import occlusion_flags
+    from ogor.generation import occlusion_flags
 
     return occlusion_flags(root)
 

@@ -5,7 +5,7 @@ ICFG-PEDES and RSTPReid datasets, each with a manifest that records every paste.
 
 The public API, for code outside ``ogor`` (``benchmark/``, users' scripts): ``ogor.datasets``
 (read, validate and write the source formats), ``ogor.library`` (occlusion instance libraries),
-``ogor.occlude`` (protocols and placements), ``ogor.build`` (``generate_dataset``,
+``ogor.occlude`` (protocols and placements), ``ogor.generation`` (``generate_dataset``,
 ``verify_dataset``, ``occlusion_flags``), ``ogor.synth`` (the synthetic demo dataset),
 ``ogor.imageio`` and ``ogor.errors``. Modules whose name starts with ``_`` are private.
 ``docs/architecture.md`` walks through the rooms.

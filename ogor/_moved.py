@@ -18,21 +18,21 @@ import warnings
 
 #: old module -> (its new home, [(module, "public names it gives")]).
 MOVED: dict[str, tuple[str, list[tuple[str, str]]]] = {
-    "ogor.generate": ("ogor.build.generate", [
-        ("ogor.build.generate", "PARTIAL_SUFFIX MODES generate_dataset"),
-        ("ogor.build.plan", "OCCLUDED_SUFFIX occluded_name"),
-        ("ogor.build.summary", "GenerationSummary"),
+    "ogor.generate": ("ogor.generation.generate", [
+        ("ogor.generation.generate", "PARTIAL_SUFFIX MODES generate_dataset"),
+        ("ogor.generation.plan", "OCCLUDED_SUFFIX occluded_name"),
+        ("ogor.generation.summary", "GenerationSummary"),
         ("ogor.imageio", "image_seed read_image encode_image"),
     ]),
-    "ogor.manifest": ("ogor.build.manifest", [
-        ("ogor.build.manifest", "MANIFEST_NAME MANIFEST_FORMAT MANIFEST_VERSION SCHEMA_NAME "
+    "ogor.manifest": ("ogor.generation.manifest", [
+        ("ogor.generation.manifest", "MANIFEST_NAME MANIFEST_FORMAT MANIFEST_VERSION SCHEMA_NAME "
          "JOB_NAME JOURNAL_NAME manifest_schema validate_manifest dumps_manifest write_manifest "
          "check_finished read_manifest occlusion_flags ImageRow image_row summarize "
          "format_summary"),
-        ("ogor.build.verify", "VerifyReport verify_dataset"),
+        ("ogor.generation.verify", "VerifyReport verify_dataset"),
     ]),
-    "ogor.preview": ("ogor.build.preview", [
-        ("ogor.build.preview", "CELL_HW LABEL_H GAP make_preview"),
+    "ogor.preview": ("ogor.generation.preview", [
+        ("ogor.generation.preview", "CELL_HW LABEL_H GAP make_preview"),
     ]),
     "ogor.oil": ("ogor.library", [
         ("ogor.library.oil", "INDEX_NAME INDEX_FORMAT INDEX_VERSION SCHEMA_NAME "

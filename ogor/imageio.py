@@ -1,4 +1,4 @@
-"""Images as generation sees them: one reader, one encoder, one per-image seed.
+"""Images as generation sees them: one reader, one size probe, one encoder, one per-image seed.
 
 ``ogor generate``, ``ogor verify`` and ``ogor preview`` all decode and encode through here, so a
 rebuilt image is the same bytes as the generated one and a preview shows the pixels generation
@@ -54,3 +54,22 @@ def encode_image(image: np.ndarray, suffix: str, quality: int, source: str | Pat
     if not ok:
         raise GenerationError(f"{source}: cannot write images of type '{suffix}'")
     return buffer.tobytes()
+
+
+def image_size(path: str | Path) -> tuple[int, int]:
+    """``(height, width)`` from the file's header, without decoding the pixels.
+
+    Like :func:`read_image`, it ignores EXIF orientation, so a placement re-derived from the size
+    (a dry run, ``ogor verify``) matches the one made on the decoded image.
+
+    Raises:
+        GenerationError: the file is missing or not a readable image.
+    """
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+    except OSError as exc:
+        raise GenerationError(f"{path}: cannot read image ({exc})") from exc
+    return height, width

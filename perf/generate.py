@@ -176,7 +176,7 @@ class PeakSampler(threading.Thread):
 
 def child_run(source: str, out: str, ratio: float, workers: int, quality: int) -> None:
     """Runs in a fresh process: one generation, then its timing and peak memory as JSON."""
-    from ogor.build import generate_dataset
+    from ogor.generation import generate_dataset
 
     shutil.rmtree(out, ignore_errors=True)
     sampler = PeakSampler()

@@ -79,7 +79,7 @@ def generate(
       ogor generate data/RSTPReid --out occ-rstp --protocol mgcc-code --workers 2
       ogor generate data/CUHK-PEDES --from-manifest ogor-manifest.json --out rebuilt
     """
-    from ogor.build import generate_dataset
+    from ogor.generation import generate_dataset
 
     if resume and overwrite:
         raise click.UsageError("--resume and --overwrite exclude each other")
@@ -129,7 +129,7 @@ def verify(out: str, source: str | None, sample: int, oil: str | None) -> None:
       ogor verify data/Occluded-CUHK-PEDES
       ogor verify data/Occluded-CUHK-PEDES --source data/CUHK-PEDES --sample 64
     """
-    from ogor.build import verify_dataset
+    from ogor.generation import verify_dataset
 
     report = verify_dataset(out, source=source, sample=sample, oil=oil)
     extra = f", {report.recomposed} rebuilt from the source" if source else ""
@@ -155,7 +155,7 @@ def preview(root: str, n: int, out: str, source: str | None) -> None:
     Example:
       ogor preview data/Occluded-CUHK-PEDES --n 24 --out grid.png
     """
-    from ogor.build import make_preview
+    from ogor.generation import make_preview
 
     path = make_preview(root, out, n=n, source=source)
     click.echo(f"wrote {path}")

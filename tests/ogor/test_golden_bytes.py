@@ -1,9 +1,11 @@
 """Golden bytes: the ``ogor`` commands' outputs on a tiny fixed-seed input, held to stored hashes.
 
 Why: a restructure (or any later change) must not change what ``ogor synth``,
-``ogor render-default-oil``, ``ogor generate`` (both protocols, one and two workers, a rebuild from
-a manifest), ``ogor verify`` and ``ogor preview`` write. Every output file's sha256 is compared
-against ``golden_bytes.json`` beside this test.
+``ogor render-default-oil``, ``ogor generate`` (both protocols, one and two workers, add mode, a
+rebuild from a manifest), ``ogor verify`` and ``ogor preview`` write. Every output file's sha256
+is compared against ``golden_bytes.json`` beside this test, and so is the report of the commands
+that write nothing (a dry run, verify). The hashes were first recorded on the code before the
+package moved into rooms (issue 15).
 
 A manifest records where it ran (absolute roots, the command line, the git commit); those values
 are replaced by placeholders in its text before hashing, so the hash holds its layout and every
@@ -50,14 +52,18 @@ COMMANDS: dict[str, list[str]] = {
                  "--quality", "80"],
     "rebuilt": ["generate", "{tmp}/synth-cuhk", "--out", "{tmp}/rebuilt", "--oil", "{tmp}/oil",
                 "--from-manifest", "{tmp}/paper-w1/ogor-manifest.json", "--workers", "1"],
+    "paper-dry": ["generate", "{tmp}/synth-cuhk", "--out", "{tmp}/dry", "--oil", "{tmp}/oil",
+                  "--protocol", "paper", "--ratio", "0.5", "--seed", "7", "--dry-run"],
     "verify-paper": ["verify", "{tmp}/paper-w1", "--source", "{tmp}/synth-cuhk", "--sample", "64"],
     "verify-mgcc": ["verify", "{tmp}/mgcc-w2", "--source", "{tmp}/synth-cuhk", "--sample", "64"],
     "preview": ["preview", "{tmp}/paper-w1", "--n", "4", "--out", "{tmp}/preview/grid.png"],
 }
 
-#: runs whose outputs are folders (or a file) whose bytes are held; verify writes nothing.
+#: runs whose output folders' bytes are held.
 OUTPUTS = ["oil", "synth-cuhk", "synth-icfg", "paper-w1", "paper-w2", "mgcc-w1", "mgcc-w2",
            "icfg-add", "rebuilt", "preview"]
+#: runs that write nothing, whose printed report is held instead (it has no timings).
+PRINTED = ["paper-dry", "verify-paper", "verify-mgcc"]
 
 
 def _versions() -> dict[str, str]:
@@ -70,9 +76,9 @@ def _normalised(path: Path, tmp: Path) -> bytes:
     if path.name != "ogor-manifest.json":
         return data
     text = data.decode("utf-8")
-    commit = json.loads(text)["tool"]["git_commit"]
-    text = text.replace(json.dumps(commit), '"<commit>"').replace(str(tmp), "<tmp>")
-    return text.encode("utf-8")
+    commit = json.dumps(json.loads(text)["tool"]["git_commit"])
+    text = text.replace(f'"git_commit": {commit}', '"git_commit": "<commit>"', 1)
+    return text.replace(str(tmp), "<tmp>").encode("utf-8")
 
 
 def _hashes(folder: Path, tmp: Path) -> dict[str, str]:
@@ -97,16 +103,19 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]
 
 
 def test_output_bytes_match_the_recorded_hashes(runs):
-    tmp, _ = runs
+    tmp, outputs = runs
     found = {name: _hashes(tmp / name, tmp) for name in OUTPUTS}
+    printed = {name: hashlib.sha256(outputs[name].encode()).hexdigest() for name in PRINTED}
     if os.environ.get("OGOR_RECORD_GOLDEN"):
-        record = {"versions": _versions(), "outputs": found}
+        record = {"versions": _versions(), "outputs": found, "printed": printed}
         GOLDEN.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     golden = json.loads(GOLDEN.read_text(encoding="utf-8"))
     if golden["versions"] != _versions():
         pytest.skip(f"hashes recorded under {golden['versions']}, running {_versions()}")
     for name in OUTPUTS:
         assert found[name] == golden["outputs"][name], f"{name}: bytes changed"
+    for name in PRINTED:
+        assert printed[name] == golden["printed"][name], f"{name}: report changed: {outputs[name]}"
 
 
 def _images_and_annotation(folder: Path, tmp: Path) -> dict[str, str]:
@@ -129,6 +138,7 @@ def test_the_outputs_are_not_trivial(runs):
     for name in ("paper-w1", "mgcc-w1", "icfg-add"):
         manifest = json.loads((tmp / name / "ogor-manifest.json").read_text(encoding="utf-8"))
         assert sum(image["occluded"] for image in manifest["images"]) >= 2, name
+    assert not (tmp / "dry").exists() and "dry run: nothing written" in outputs["paper-dry"]
     assert outputs["verify-paper"].startswith("ok: ") and "rebuilt from the source" in outputs[
         "verify-paper"]
     assert len(list((tmp / "oil").glob("*.png"))) == 60

@@ -94,8 +94,8 @@ def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
 
 def test_the_graph_is_read(graph):
     """Guards the walker itself: known edges are seen (else every test below passes vacuously)."""
-    assert ("ogor.build.manifest", ["read_manifest"]) in graph["ogor.build.generate"]
-    assert any(t == "ogor.imageio" for t, _ in graph["ogor.build.verify"])
+    assert ("ogor.generation.manifest", ["read_manifest"]) in graph["ogor.generation.generate"]
+    assert any(t == "ogor.imageio" for t, _ in graph["ogor.generation.verify"])
     assert any(t.startswith("ogor.") for t, _ in graph["benchmark.train"])
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
@@ -139,3 +139,16 @@ def test_benchmark_uses_only_public_ogor(graph):
         )
     ]
     assert wrong == []
+
+
+def test_no_package_folder_is_named_like_one_the_tools_skip():
+    """``.gitignore``, pytest (``norecursedirs``) and ruff (default excludes) all skip folders
+    called ``build`` or ``dist``: code there would go uncommitted, untested and unlinted."""
+    skipped = {"build", "dist", "_build", "venv", "node_modules", "site-packages"}
+    folders = [
+        path.relative_to(ROOT).as_posix()
+        for top in (*PACKAGES, "tests")
+        for path in (ROOT / top).rglob("*")
+        if path.is_dir() and path.name in skipped
+    ]
+    assert folders == []

@@ -10,15 +10,15 @@ import pytest
 
 #: old module -> (new home named in the warning, the public names the old module defined).
 OLD_PATHS: dict[str, tuple[str, str]] = {
-    "ogor.generate": ("ogor.build.generate", "PARTIAL_SUFFIX OCCLUDED_SUFFIX MODES "
+    "ogor.generate": ("ogor.generation.generate", "PARTIAL_SUFFIX OCCLUDED_SUFFIX MODES "
                       "GenerationSummary image_seed read_image encode_image occluded_name "
                       "generate_dataset"),
-    "ogor.manifest": ("ogor.build.manifest", "MANIFEST_NAME MANIFEST_FORMAT MANIFEST_VERSION "
+    "ogor.manifest": ("ogor.generation.manifest", "MANIFEST_NAME MANIFEST_FORMAT MANIFEST_VERSION "
                       "SCHEMA_NAME JOB_NAME JOURNAL_NAME manifest_schema validate_manifest "
                       "dumps_manifest write_manifest check_finished read_manifest "
                       "occlusion_flags ImageRow image_row summarize format_summary VerifyReport "
                       "verify_dataset"),
-    "ogor.preview": ("ogor.build.preview", "CELL_HW LABEL_H GAP make_preview"),
+    "ogor.preview": ("ogor.generation.preview", "CELL_HW LABEL_H GAP make_preview"),
     "ogor.oil": ("ogor.library", "INDEX_NAME INDEX_FORMAT INDEX_VERSION SCHEMA_NAME "
                  "PNG_COMPRESSION default_library_path index_schema encode_png decode_rgba "
                  "OcclusionInstance library_fingerprint OcclusionLibrary check_rgba "

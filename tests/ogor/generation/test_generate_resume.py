@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from ogor.build.generate import PARTIAL_SUFFIX, generate_dataset
-from ogor.build.manifest import JOB_NAME, JOURNAL_NAME
-from ogor.build.verify import verify_dataset
+from ogor.generation.generate import PARTIAL_SUFFIX, generate_dataset
+from ogor.generation.manifest import JOB_NAME, JOURNAL_NAME
+from ogor.generation.verify import verify_dataset
 
 from .conftest import tree_digest, write_dataset
 

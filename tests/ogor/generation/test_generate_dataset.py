@@ -12,9 +12,9 @@ from click.testing import CliRunner
 from ogor.cli import main
 from ogor.datasets import read_dataset
 from ogor.errors import GenerationError, LibraryError
-from ogor.build.generate import PARTIAL_SUFFIX, generate_dataset
-from ogor.build.manifest import JOB_NAME, MANIFEST_NAME, occlusion_flags, read_manifest
-from ogor.build.verify import verify_dataset
+from ogor.generation.generate import PARTIAL_SUFFIX, generate_dataset
+from ogor.generation.manifest import JOB_NAME, MANIFEST_NAME, occlusion_flags, read_manifest
+from ogor.generation.verify import verify_dataset
 
 from .conftest import tree_digest, write_dataset
 

@@ -12,9 +12,9 @@ from click.testing import CliRunner
 
 from ogor.cli import main
 from ogor.errors import GenerationError
-from ogor.build.generate import generate_dataset
-from ogor.build.manifest import MANIFEST_NAME, read_manifest
-from ogor.build.verify import verify_dataset
+from ogor.generation.generate import generate_dataset
+from ogor.generation.manifest import MANIFEST_NAME, read_manifest
+from ogor.generation.verify import verify_dataset
 
 from .conftest import tree_digest
 
@@ -75,7 +75,7 @@ def test_extra_file_and_tampered_placement_are_named(generated: Path) -> None:
     manifest = read_manifest(generated)
     item = next(i for i in manifest["images"] if i["occluded"])
     item["placement"]["box"][0] += 1
-    from ogor.build.manifest import write_manifest
+    from ogor.generation.manifest import write_manifest
 
     write_manifest(path, manifest)
     with pytest.raises(GenerationError, match="re-derived from the seed"):

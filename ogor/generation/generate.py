@@ -34,14 +34,16 @@ from typing import Any
 import numpy as np
 
 from ogor import __version__
-from ogor.build.journal import (
+from ogor.datasets import Dataset, read_dataset
+from ogor.errors import GenerationError
+from ogor.generation.journal import (
     _check_locations,
     _finish,
     _prepare_output,
     _read_journal,
     _remove_strays,
 )
-from ogor.build.manifest import (
+from ogor.generation.manifest import (
     JOB_NAME,
     JOURNAL_NAME,
     MANIFEST_FORMAT,
@@ -52,7 +54,7 @@ from ogor.build.manifest import (
     summarize,
     write_manifest,
 )
-from ogor.build.plan import (
+from ogor.generation.plan import (
     OCCLUDED_SUFFIX,
     _counts,
     _dry_run_placements,
@@ -62,10 +64,8 @@ from ogor.build.plan import (
     _write_annotation,
     occluded_name,
 )
-from ogor.build.summary import GenerationSummary
-from ogor.build.worker import _init_worker, _run_tasks, _WorkerConfig
-from ogor.datasets import Dataset, read_dataset
-from ogor.errors import GenerationError
+from ogor.generation.summary import GenerationSummary
+from ogor.generation.worker import _init_worker, _run_tasks, _WorkerConfig
 from ogor.imageio import encode_image, image_seed
 from ogor.occlude.placement import DELTA_HIGH, DELTA_LOW, MAX_ATTEMPTS
 from ogor.occlude.protocols import get_protocol
@@ -377,7 +377,7 @@ def _rebuild_mismatch(file: Path, recipe: dict[str, Any] | None) -> str:
 
 
 def _git_commit() -> str | None:
-    checkout = Path(__file__).resolve().parents[2]  # ogor/build/generate.py -> the checkout
+    checkout = Path(__file__).resolve().parents[2]  # ogor/generation/generate.py -> the checkout
     if not (checkout / ".git").exists():
         return None
     try:

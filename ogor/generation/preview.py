@@ -11,9 +11,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ogor.build.manifest import read_manifest
-from ogor.build.verify import sample_evenly
 from ogor.errors import GenerationError
+from ogor.generation.manifest import read_manifest
+from ogor.generation.verify import sample_evenly
 from ogor.imageio import read_image
 from toreid.io import atomic_write_bytes
 
