@@ -29,12 +29,12 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ogor import __version__
-from ogor.datasets import Dataset, read_dataset
+from ogor.datasets import Dataset, DatasetFormat, read_dataset
 from ogor.errors import GenerationError
 from ogor.generation.journal import (
     _check_locations,
@@ -68,9 +68,12 @@ from ogor.generation.summary import GenerationSummary
 from ogor.generation.worker import _init_worker, _run_tasks, _WorkerConfig
 from ogor.imageio import encode_image, image_seed
 from ogor.occlude.placement import DELTA_HIGH, DELTA_LOW, MAX_ATTEMPTS
-from ogor.occlude.protocols import get_protocol
+from ogor.occlude.protocols import GenerationProtocol, get_protocol
 from ogor.occlude.selection import collect_images
 from toreid.io import atomic_write_bytes, atomic_write_json, sha256_file
+
+if TYPE_CHECKING:
+    from ogor.library import OcclusionLibrary
 
 PARTIAL_SUFFIX = ".ogor-partial"
 MODES = ("replace", "add")
@@ -100,7 +103,7 @@ def generate_dataset(
         out_root: the folder to create; never inside ``source_root``.
         oil: occlusion library folder (default: the embedded library).
         ratio: share of each split's images to occlude (``paper`` protocol), in [0, 1].
-        protocol: ``paper`` or ``mgcc-code`` (see ``ogor.protocols``).
+        protocol: ``paper`` or ``mgcc-code`` (see ``ogor.occlude.protocols``).
         seed: the only source of randomness.
         workers: processes; the output does not depend on it.
         mode: ``replace`` (occluded image replaces the original) or ``add`` (kept both).
@@ -164,11 +167,11 @@ class _Request:
     out: Path
     partial: Path
     oil: str | Path | None
-    fmt: Any
-    spec: Any
+    fmt: DatasetFormat
+    spec: GenerationProtocol
     params: dict[str, Any]
     job: dict[str, Any]
-    library: Any
+    library: OcclusionLibrary
     recipe: dict[str, Any] | None
     from_manifest: str | Path | None
     source_sha: str

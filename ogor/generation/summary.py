@@ -20,7 +20,7 @@ class GenerationSummary:
         out_root: the finished dataset folder (not created in a dry run).
         protocol: protocol name.
         counts: per split ``source_images``, ``occluded``, ``output_images``, ``records``.
-        summary: the manifest's closing table (see ``ogor.manifest.summarize``).
+        summary: the manifest's closing table (see ``ogor.generation.manifest.summarize``).
         processed: images made in this call.
         reused: images kept from an interrupted run (``--resume``).
         dry_run: nothing was written.
