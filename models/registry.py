@@ -17,10 +17,12 @@ Any config field can be overridden: ``build_model("mgcc", fusion="max-mean", rho
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from models.base import ModelConfig, RetrievalModel
+from models.encoders.vocabulary import Vocabulary
 from models.errors import ModelError
 from models.methods.clip import CLIPBaseline, CLIPConfig
 from models.methods.irra import IRRA, IRRAConfig
@@ -93,6 +95,32 @@ def tiny_options(name: str) -> dict[str, Any]:
     if name not in MODELS:
         raise ModelError(f"unknown model '{name}'; valid models: {', '.join(list_models())}")
     return dict(FAMILIES[MODELS[name].family].tiny)
+
+
+def requires_vocabulary(name: str) -> bool:
+    """Whether ``name`` embeds words from a vocabulary fitted to the training captions (its
+    model class sets ``requires_vocabulary = True`` and its config has a ``vocabulary`` field)."""
+    if name not in MODELS:
+        raise ModelError(f"unknown model '{name}'; valid models: {', '.join(list_models())}")
+    return bool(getattr(FAMILIES[MODELS[name].family].model_cls, "requires_vocabulary", False))
+
+
+def with_vocabulary(name: str, options: dict[str, Any], captions: Iterable[str]) -> dict[str, Any]:
+    """``options`` plus ``vocabulary``: the word list of ``captions`` (the train split), for a
+    model that needs one and was not given one. The minimum word count is the option
+    ``min_word_count`` or the config's default. Other models get ``options`` unchanged.
+
+    The list becomes a field of the model config, so a run's ``config.json`` carries it and
+    :func:`build_model_from_config` tokenises exactly as training did.
+    """
+    if not requires_vocabulary(name) or options.get("vocabulary") is not None:
+        return dict(options)
+    entry = MODELS[name]
+    config_fields = {f.name: f for f in dataclasses.fields(FAMILIES[entry.family].config_cls)}
+    min_count = options.get("min_word_count", entry.defaults.get(
+        "min_word_count", config_fields["min_word_count"].default))
+    vocabulary = Vocabulary.from_captions(captions, min_count=int(min_count))
+    return {**options, "vocabulary": vocabulary.to_json()}
 
 
 def _make_config(family: str, values: dict[str, Any]) -> ModelConfig:
