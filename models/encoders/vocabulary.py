@@ -115,3 +115,12 @@ class Vocabulary:
                 continue
             out.append("<unk>" if i == UNKNOWN_ID else self.words[i - NUM_SPECIAL])
         return out
+
+
+# A small fixed word list for tiny test configurations (a real run fits its own).
+TINY_WORDS: tuple[str, ...] = (
+    "a", "the", "and", "with", "in", "of", "is", "man", "woman", "child", "person", "wearing",
+    "shirt", "jeans", "trousers", "coat", "jacket", "dress", "skirt", "shoes", "hair", "bag",
+    "cap", "hat", "red", "blue", "black", "white", "grey", "yellow", "green", "long", "short",
+    "old", "young", "carrying", "walking", "stick", "backpack",
+)
