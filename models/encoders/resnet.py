@@ -16,8 +16,8 @@ Features (unprojected, in the ResNet's own channel space, e.g. 2048-d for ResNet
   practice. The score is computed without gradients: it only ranks tokens for selection.
 
 Architectures (``arch``): ``resnet18/34/50/101/152`` (torchvision) and ``tiny`` (a 4-stage
-BasicBlock ResNet with one block per stage and no stem max-pool, stride 16: 4x2 = 8 tokens of
-512-d at 64x32, for tests and the CPU demo).
+BasicBlock ResNet with one block per stage, widths 16-128 and no stem max-pool, stride 16:
+4x2 = 8 tokens of 128-d at 64x32, for tests and the CPU demo).
 
 Weights (``pretrained``):
 
@@ -68,9 +68,28 @@ def list_resnets() -> list[str]:
     return [*_ARCHS, "tiny"]
 
 
+TINY_WIDTHS = (16, 32, 64, 128)
+
+
 def _tiny_resnet() -> tvm.ResNet:
+    """torchvision's ResNet layout (same module names, so the same loading path) with one
+    BasicBlock per stage, widths 16-128 and no stem max-pool (stride 16: a 64x32 image keeps a
+    4x2 map of tokens): about 60x cheaper than ResNet-18 at this size."""
     model = tvm.ResNet(BasicBlock, [1, 1, 1, 1])
-    model.maxpool = nn.Identity()  # stride 16: a 64x32 image keeps a 4x2 map of tokens
+    model.inplanes = TINY_WIDTHS[0]
+    model.conv1 = nn.Conv2d(3, TINY_WIDTHS[0], kernel_size=7, stride=2, padding=3, bias=False)
+    model.bn1 = nn.BatchNorm2d(TINY_WIDTHS[0])
+    model.maxpool = nn.Identity()  # type: ignore[assignment]
+    for index, width in enumerate(TINY_WIDTHS, start=1):
+        layer = model._make_layer(BasicBlock, width, 1, stride=1 if index == 1 else 2)
+        setattr(model, f"layer{index}", layer)
+    model.fc = nn.Linear(TINY_WIDTHS[-1], 1000)
+    for module in model.modules():  # torchvision's own initialisation, for the new layers
+        if isinstance(module, nn.Conv2d):
+            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(module, nn.BatchNorm2d):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
     return model
 
 

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 import torch
 import torchvision.models as tvm
-from torchvision.models.resnet import BasicBlock
 
 from models.encoders.resnet import IMAGENET_MEAN, ResNetEncoder
 from models.errors import ModelError
@@ -25,7 +24,7 @@ def test_tiny_features_and_token_share(tiny: ResNetEncoder) -> None:
     with torch.no_grad():
         feats = tiny(pixels)
     assert tiny.image_size == (64, 32) and tiny.image_mean == IMAGENET_MEAN
-    assert feats.tokens.shape == (3, 8, 512)  # 4x2 map at stride 16
+    assert feats.tokens.shape == (3, 8, 128)  # 4x2 map at stride 16
     assert feats.mask.all()
     # the global feature is the mean of the tokens (average pooling)
     torch.testing.assert_close(feats.pooled, feats.tokens.mean(dim=1))
@@ -49,7 +48,8 @@ def test_resnet50_gives_12x4_tokens_at_384x128() -> None:
 
 def test_loads_a_local_torchvision_file_classifier_ignored(tmp_path: Path,
                                                            tiny: ResNetEncoder) -> None:
-    source = tvm.ResNet(BasicBlock, [1, 1, 1, 1], num_classes=7)  # with its own classifier
+    source = ResNetEncoder("tiny").net
+    source.fc = torch.nn.Linear(128, 7)  # a file with its own classifier
     path = tmp_path / "tiny-resnet.pth"
     torch.save({"state_dict": source.state_dict()}, path)
     loaded = ResNetEncoder("tiny", pretrained=str(path)).eval()
@@ -62,14 +62,25 @@ def test_loads_a_local_torchvision_file_classifier_ignored(tmp_path: Path,
 def test_refuses_another_architecture_in_one_line(tmp_path: Path) -> None:
     path = tmp_path / "resnet18.pth"
     torch.save(tvm.resnet18().state_dict(), path)
-    with pytest.raises(ModelError) as error:
+    with pytest.raises(ModelError) as error:  # ResNet-18 widths into the tiny ResNet
         ResNetEncoder("tiny", pretrained=str(path))
     message = str(error.value)
-    assert str(path) in message and "layer1.1.conv1.weight" in message
+    assert str(path) in message and "'conv1.weight' has shape (64, 3, 7, 7)" in message
     assert "\n" not in message
-    # same keys, other shapes: ResNet-18's file into ResNet-50
-    with pytest.raises(ModelError, match=r"resnet18\.pth.*'(conv1|layer1\.0\.conv1)\.weight'"):
+    # same key names, other shapes: the first differing block of ResNet-50
+    with pytest.raises(ModelError, match=r"resnet18\.pth.*'layer1\.0\.conv1\.weight'"):
         ResNetEncoder("resnet50", pretrained=str(path))
+    # a deeper network of the same widths: extra blocks are refused too
+    deeper = ResNetEncoder("tiny").net.state_dict()
+    deeper["layer1.1.conv1.weight"] = torch.zeros(16, 16, 3, 3)
+    torch.save(deeper, tmp_path / "deeper.pth")
+    with pytest.raises(ModelError, match="deeper.pth.*unexpected key 'layer1.1.conv1.weight'"):
+        ResNetEncoder("tiny", pretrained=str(tmp_path / "deeper.pth"))
+    # a file without a key the encoder needs
+    del deeper["layer1.1.conv1.weight"], deeper["layer4.0.bn2.weight"]
+    torch.save(deeper, tmp_path / "partial.pth")
+    with pytest.raises(ModelError, match="partial.pth.*missing key 'layer4.0.bn2.weight'"):
+        ResNetEncoder("tiny", pretrained=str(tmp_path / "partial.pth"))
 
 
 def test_refuses_unreadable_and_missing_files(tmp_path: Path) -> None:
