@@ -29,12 +29,6 @@ FORMATS: tuple[str, ...] = ("md", "csv", "latex")
 PAPER_TABLE = Path(__file__).resolve().parent / "paper_table2.json"
 MEASURED = "measured"
 PUBLISHED = "published (MGCC paper, Table 2)"
-#: Registry model name -> the Table 2 row it reproduces; with the paper's rows, a measured row
-#: is printed right after its published one (unmatched measured rows come first).
-PAPER_ROW_OF_MODEL: dict[str, str] = {
-    "dpath": "DPath", "cmpm": "CMPM", "baseline1": "Baseline1", "baseline2": "Baseline2",
-    "irra": "IRRA", "mgcc": "MGCC",
-}
 
 
 def load_paper_table() -> dict:
@@ -55,7 +49,13 @@ def build_table(
     with_paper: bool = False,
     metrics: Sequence[str] = TABLE_METRICS,
 ) -> pd.DataFrame:
-    """The leaderboard frame: index (source, model), columns (dataset, metric, stat)."""
+    """The leaderboard frame: index (source, model), columns (dataset, metric, stat).
+
+    With the paper, each published row is followed by the measured rows of the models it
+    names (its ``"models"`` list in ``paper_table2.json``, e.g. DPath -> ``dpath``), so a
+    reproduction sits under the number it reproduces; measured models of no published row
+    come first.
+    """
     grouped: dict[tuple[str, str], dict[str, list[float]]] = {}
     models: list[str] = []
     datasets: list[str] = []
@@ -82,14 +82,12 @@ def build_table(
         for dataset in paper["datasets"]:
             if dataset not in datasets:
                 datasets.append(dataset)
-        published_methods = {entry["method"] for entry in paper["rows"]}
-        matched = {m: PAPER_ROW_OF_MODEL[m] for m in models
-                   if PAPER_ROW_OF_MODEL.get(m) in published_methods}
-        index = [(MEASURED, m) for m in models if m not in matched]
+        claimed = {m: entry["method"] for entry in paper["rows"] for m in entry.get("models", [])}
+        index = [(MEASURED, m) for m in models if m not in claimed]
         for entry in paper["rows"]:
             key = (PUBLISHED, entry["method"])
             index.append(key)
-            index.extend((MEASURED, m) for m in models if matched.get(m) == entry["method"])
+            index.extend((MEASURED, m) for m in models if claimed.get(m) == entry["method"])
             row = rows.setdefault(key, {})
             for dataset, values in entry["results"].items():
                 for metric in metrics:

@@ -241,10 +241,11 @@ def model_options_for(model_name: str, dataset_format: str, options: dict[str, A
     MGCC's token-selection ratios depend on the dataset (paper: CUHK-PEDES (0.3, 0.4),
     ICFG-PEDES (0.4, 0.5), RSTPReid (0.5, 0.5)); the table lives in the models package
     (``models.methods.mgcc.MGCC_PAPER_RATIOS``, keyed by dataset format) and applies to
-    ``mgcc`` itself, not to ablation variants, which carry their own ratios.
+    ``mgcc`` itself and to ``baseline1`` / ``baseline2`` (MGCC's model on other backbones,
+    Table 2's backbone ablation), not to ablation variants, which carry their own ratios.
     """
     resolved = dict(options)
-    if model_name == "mgcc":
+    if model_name in ("mgcc", "baseline1", "baseline2"):
         from models.methods.mgcc import MGCC_PAPER_RATIOS
 
         ratios = MGCC_PAPER_RATIOS.get(dataset_format)
