@@ -185,15 +185,21 @@ class ResNetEncoder(nn.Module):
                              f"{', '.join(valid)}, or the path of a weights file")
         weights = enum.DEFAULT if pretrained == "DEFAULT" else enum[pretrained]
         cache = Path(torch.hub.get_dir()) / "checkpoints"
+        cached = cache / Path(weights.url).name
+        name = f"{enum.__name__}.{weights.name}"
+        if cached.is_file():  # what torchvision would read: named in any error about it
+            load_matching(self.net, read_state_dict(cached), f"{cached} ({name})",
+                          ignore_prefixes=("fc.",))
+            return
         try:
-            state = weights.get_state_dict(progress=False)
+            state = weights.get_state_dict(progress=False, weights_only=True,
+                                           map_location="cpu")
         except Exception as error:  # no network, proxy, refused...
             raise ModelError(
-                f"cannot fetch {enum.__name__}.{weights.name} ({type(error).__name__}; "
-                f"offline?): download {weights.url} into {cache}/ or pass the file as "
-                "pretrained=/path/to/file") from None
-        load_matching(self.net, dict(state), f"{enum.__name__}.{weights.name}",
-                      ignore_prefixes=("fc.",))
+                f"cannot fetch {name} ({type(error).__name__}; offline?): download "
+                f"{weights.url} into {cache}/ or pass the file as pretrained=/path/to/file"
+            ) from None
+        load_matching(self.net, dict(state), name, ignore_prefixes=("fc.",))
 
     def feature_map(self, pixels: Tensor) -> Tensor:
         """The last stage's feature map ``[B, C, H/stride, W/stride]``."""

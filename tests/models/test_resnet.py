@@ -102,6 +102,10 @@ def test_torchvision_name_uses_the_hub_cache(tmp_path: Path, monkeypatch) -> Non
     torch.save(source.state_dict(), cache / Path(weights.url).name)
     encoder = ResNetEncoder("resnet18", pretrained="IMAGENET1K_V1")
     assert torch.equal(encoder.net.layer4[1].conv2.weight, source.layer4[1].conv2.weight)
+    # a wrong file in the cache is named in the refusal
+    torch.save(tvm.resnet34().state_dict(), cache / Path(weights.url).name)
+    with pytest.raises(ModelError, match=r"resnet18-f37072fd\.pth \(ResNet18_Weights"):
+        ResNetEncoder("resnet18", pretrained="IMAGENET1K_V1")
 
 
 def test_offline_name_says_what_to_fetch(tmp_path: Path, monkeypatch) -> None:
