@@ -49,7 +49,13 @@ def build_table(
     with_paper: bool = False,
     metrics: Sequence[str] = TABLE_METRICS,
 ) -> pd.DataFrame:
-    """The leaderboard frame: index (source, model), columns (dataset, metric, stat)."""
+    """The leaderboard frame: index (source, model), columns (dataset, metric, stat).
+
+    With the paper, each published row is followed by the measured rows of the models it
+    names (its ``"models"`` list in ``paper_table2.json``, e.g. DPath -> ``dpath``), so a
+    reproduction sits under the number it reproduces; measured models of no published row
+    come first.
+    """
     grouped: dict[tuple[str, str], dict[str, list[float]]] = {}
     models: list[str] = []
     datasets: list[str] = []
@@ -76,9 +82,12 @@ def build_table(
         for dataset in paper["datasets"]:
             if dataset not in datasets:
                 datasets.append(dataset)
+        claimed = {m: entry["method"] for entry in paper["rows"] for m in entry.get("models", [])}
+        index = [(MEASURED, m) for m in models if m not in claimed]
         for entry in paper["rows"]:
             key = (PUBLISHED, entry["method"])
             index.append(key)
+            index.extend((MEASURED, m) for m in models if claimed.get(m) == entry["method"])
             row = rows.setdefault(key, {})
             for dataset, values in entry["results"].items():
                 for metric in metrics:

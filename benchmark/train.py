@@ -241,10 +241,11 @@ def model_options_for(model_name: str, dataset_format: str, options: dict[str, A
     MGCC's token-selection ratios depend on the dataset (paper: CUHK-PEDES (0.3, 0.4),
     ICFG-PEDES (0.4, 0.5), RSTPReid (0.5, 0.5)); the table lives in the models package
     (``models.methods.mgcc.MGCC_PAPER_RATIOS``, keyed by dataset format) and applies to
-    ``mgcc`` itself, not to ablation variants, which carry their own ratios.
+    ``mgcc`` itself and to ``baseline1`` / ``baseline2`` (MGCC's model on other backbones,
+    Table 2's backbone ablation), not to ablation variants, which carry their own ratios.
     """
     resolved = dict(options)
-    if model_name == "mgcc":
+    if model_name in ("mgcc", "baseline1", "baseline2"):
         from models.methods.mgcc import MGCC_PAPER_RATIOS
 
         ratios = MGCC_PAPER_RATIOS.get(dataset_format)
@@ -254,9 +255,15 @@ def model_options_for(model_name: str, dataset_format: str, options: dict[str, A
     return resolved
 
 
-def build_for_run(name: str, num_classes: int, options: dict[str, Any]) -> torch.nn.Module:
+def build_for_run(name: str, num_classes: int, options: dict[str, Any],
+                  train_captions: list[str] | None = None) -> torch.nn.Module:
+    """Build ``name`` for a run; a model that embeds words gets the vocabulary of
+    ``train_captions`` (it lands in the model config, hence in ``config.json``)."""
     from models import build_model
+    from models.registry import with_vocabulary
 
+    if train_captions is not None:
+        options = with_vocabulary(name, options, train_captions)
     return build_model(name, num_classes=num_classes, **options)
 
 
@@ -312,7 +319,8 @@ def run_training(spec: RunSpec, out: Path, *, resume: bool = False,
     if not pairs_probe:
         raise ToreidError(f"{dataset.annotation_path}: dataset has no 'train' split")
     num_classes = len({r.person_id for r in pairs_probe})
-    model = build_for_run(spec.model, num_classes, options).to(device)
+    train_captions = [c for r in pairs_probe for c in r.captions]
+    model = build_for_run(spec.model, num_classes, options, train_captions).to(device)
     pairs = TrainPairs(dataset, model.image_size, model.image_mean, model.image_std,
                        aug=cfg.augment, seed=cfg.seed)
     optimizer = build_optimizer(model, cfg)

@@ -10,6 +10,8 @@ Variants are configurations of three families, never copies of code:
 * ``mgcc-mean-mean``, ``mgcc-mean-max``, ``mgcc-max-mean``, ``mgcc-max-max``: Table 6 fusions.
 * ``mgcc-cuhk``, ``mgcc-icfg``, ``mgcc-rstpreid``: the paper's per-dataset token ratios.
 * ``irra``, ``clip``.
+* ``cmpm`` (RN50 + Bi-LSTM, CMPM + CMPC) and ``baseline1`` (the ``baseline`` family: MGCC's
+  multi-granularity model on RN50 + Bi-LSTM; other encoder pairs are other configs of it).
 
 Any config field can be overridden: ``build_model("mgcc", fusion="max-mean", rho_image=0.3)``.
 """
@@ -17,12 +19,16 @@ Any config field can be overridden: ``build_model("mgcc", fusion="max-mean", rho
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from models.base import ModelConfig, RetrievalModel
+from models.encoders.vocabulary import TINY_WORDS, Vocabulary
 from models.errors import ModelError
+from models.methods.baseline import MultiGranularity, MultiGranularityConfig
 from models.methods.clip import CLIPBaseline, CLIPConfig
+from models.methods.cmpm import CMPM, CMPMConfig
 from models.methods.irra import IRRA, IRRAConfig
 from models.methods.mgcc import FUSIONS, MGCC, MGCC_PAPER_RATIOS, MGCCConfig, table3_variants
 
@@ -44,10 +50,17 @@ class Family:
     tiny: dict[str, Any] = field(default_factory=dict)
 
 
+# tiny ResNet (64x32) + a 32-unit Bi-LSTM over a fixed small word list, 32-d joint space
+TINY_TWO_TOWER: dict[str, Any] = {"embed_dim": 32, "word_dim": 32, "hidden_dim": 32,
+                                  "vocabulary": TINY_WORDS}
+
 FAMILIES: dict[str, Family] = {
     "mgcc": Family(MGCCConfig, MGCC, {"backbone": "tiny"}),
     "irra": Family(IRRAConfig, IRRA, {"backbone": "tiny"}),
     "clip": Family(CLIPConfig, CLIPBaseline, {"backbone": "tiny"}),
+    "cmpm": Family(CMPMConfig, CMPM, {"backbone": "tiny", **TINY_TWO_TOWER}),
+    "baseline": Family(MultiGranularityConfig, MultiGranularity,
+                       {"backbone": "tiny", **TINY_TWO_TOWER}),
 }
 
 
@@ -71,6 +84,11 @@ def _entries() -> dict[str, ModelEntry]:
             {"rho_image": rho_image, "rho_text": rho_text})
     entries["irra"] = ModelEntry("irra", "IRRA: SDM + IRR (masked language modelling) + ID")
     entries["clip"] = ModelEntry("clip", "CLIP fine-tuning baseline: global cosine, InfoNCE")
+    entries["cmpm"] = ModelEntry("cmpm", "CMPM (S): RN50 + Bi-LSTM, CMPM + CMPC losses (Zhang & "
+                                         "Lu, ECCV 2018)")
+    entries["baseline1"] = ModelEntry(
+        "baseline", "Baseline1 (M): MGCC's multi-granularity model on RN50 + Bi-LSTM",
+        {"image_encoder": "resnet", "backbone": "resnet50", "text_encoder": "bilstm"})
     return entries
 
 
@@ -93,6 +111,37 @@ def tiny_options(name: str) -> dict[str, Any]:
     if name not in MODELS:
         raise ModelError(f"unknown model '{name}'; valid models: {', '.join(list_models())}")
     return dict(FAMILIES[MODELS[name].family].tiny)
+
+
+def requires_vocabulary(name: str, options: dict[str, Any] | None = None) -> bool:
+    """Whether ``name`` (built with ``options``) embeds words from a vocabulary fitted to the
+    training captions: its model class sets ``requires_vocabulary = True`` (or a function of the
+    options) and its config has ``vocabulary`` and ``min_word_count`` fields."""
+    if name not in MODELS:
+        raise ModelError(f"unknown model '{name}'; valid models: {', '.join(list_models())}")
+    entry = MODELS[name]
+    flag = getattr(FAMILIES[entry.family].model_cls, "requires_vocabulary", False)
+    if callable(flag):  # depends on the options (e.g. which text encoder)
+        return bool(flag({**entry.defaults, **(options or {})}))
+    return bool(flag)
+
+
+def with_vocabulary(name: str, options: dict[str, Any], captions: Iterable[str]) -> dict[str, Any]:
+    """``options`` plus ``vocabulary``: the word list of ``captions`` (the train split), for a
+    model that needs one and was not given one. The minimum word count is the option
+    ``min_word_count`` or the config's default. Other models get ``options`` unchanged.
+
+    The list becomes a field of the model config, so a run's ``config.json`` carries it and
+    :func:`build_model_from_config` tokenises exactly as training did.
+    """
+    if not requires_vocabulary(name, options) or options.get("vocabulary") is not None:
+        return dict(options)
+    entry = MODELS[name]
+    config_fields = {f.name: f for f in dataclasses.fields(FAMILIES[entry.family].config_cls)}
+    min_count = options.get("min_word_count", entry.defaults.get(
+        "min_word_count", config_fields["min_word_count"].default))
+    vocabulary = Vocabulary.from_captions(captions, min_count=int(min_count))
+    return {**options, "vocabulary": vocabulary.to_json()}
 
 
 def _make_config(family: str, values: dict[str, Any]) -> ModelConfig:
@@ -144,8 +193,9 @@ def build_model_from_config(
                          f"{', '.join(FAMILIES)}")
     resolved = _make_config(family, values)
     build_config = resolved
-    if not load_pretrained:
-        build_config = dataclasses.replace(resolved, pretrained=None)
+    if not load_pretrained:  # every field that names a weights file (default: pretrained)
+        weight_fields = getattr(resolved, "pretrained_fields", ("pretrained",))
+        build_config = dataclasses.replace(resolved, **dict.fromkeys(weight_fields))
     model = FAMILIES[family].model_cls(build_config)
     # record what the weights decided (quick-GELU), so that a rebuild matches exactly
     model.finalize_config(resolved)

@@ -47,6 +47,10 @@ CONFIGS: list[tuple[str, str, dict]] = [
     ("mgcc rho=(0.3,0.4) cuhk", "mgcc", {"rho_image": 0.3, "rho_text": 0.4}),
     ("mgcc rho=(0.4,0.5) icfg", "mgcc", {"rho_image": 0.4, "rho_text": 0.5}),
     ("mgcc rho=(0.5,0.5) rstp", "mgcc", {"rho_image": 0.5, "rho_text": 0.5}),
+    # RN50 + Bi-LSTM at 384x128 (12x4 tokens); baseline1 with MGCC's CUHK-PEDES ratios
+    ("cmpm", "cmpm", {"backbone": "resnet50"}),
+    ("baseline1 rho=(0.3,0.4)", "baseline1", {"backbone": "resnet50", "rho_image": 0.3,
+                                              "rho_text": 0.4}),
     ("irra", "irra", {}),
     ("clip", "clip", {}),
 ]
@@ -69,12 +73,16 @@ def run_one(spec: dict) -> dict:
     import torch
 
     from models import ImageFeatures, build_model
+    from models.registry import with_vocabulary
 
     torch.manual_seed(0)
     device = torch.device(spec["device"])
     batch_size = spec["batch"]
-    model = build_model(spec["model"], backbone=spec["backbone"], num_classes=batch_size,
-                        **spec["overrides"]).to(device).train()
+    options = {"backbone": spec["backbone"], **spec["overrides"]}
+    if spec["backbone"] == "tiny":
+        options["backbone"] = "tiny"
+    options = with_vocabulary(spec["model"], options, CAPTIONS)  # word-embedding models
+    model = build_model(spec["model"], num_classes=batch_size, **options).to(device).train()
     captions = [CAPTIONS[i % len(CAPTIONS)] for i in range(batch_size)]
     batch = {
         "images": torch.randn(batch_size, 3, *model.image_size, device=device),

@@ -1,4 +1,6 @@
 """Encoders: one module per family, each giving global + token features (+ attention).
 
 ``clip``: the open_clip CLIP backbone (image and text towers together).
+``resnet``: torchvision ResNets (pooled feature + last feature map as tokens).
+``lstm``: a Bi-LSTM over word embeddings, with ``vocabulary`` (words fitted on training captions).
 """

@@ -5,8 +5,12 @@ Each loss is written once here and tested against a naive loop and a hand-comput
 weights.
 
 * :mod:`models.losses.contrastive`: :func:`info_nce` (CLIP, MGCC) and IRRA's :func:`sdm_loss`.
+* :mod:`models.losses.cmpm`: :func:`cmpm_loss` and :func:`cmpc_loss` (Zhang & Lu, ECCV 2018).
+* :mod:`models.losses.identity`: :func:`identity_loss` (ID / instance classification).
 """
 
+from models.losses.cmpm import cmpc_loss, cmpm_loss
 from models.losses.contrastive import info_nce, sdm_loss
+from models.losses.identity import identity_loss
 
-__all__ = ["info_nce", "sdm_loss"]
+__all__ = ["cmpc_loss", "cmpm_loss", "identity_loss", "info_nce", "sdm_loss"]

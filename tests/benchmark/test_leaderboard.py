@@ -80,13 +80,29 @@ def test_with_paper_rows_match_the_paper(tmp_path):
     assert back.loc[irra, ("Occluded-CUHK-PEDES", "R@1", "mean")] == 64.41
     assert back.loc[irra, ("Occluded-ICFG-PEDES", "Rsum", "mean")] == 219.16
     assert math.isnan(back.loc[(PUBLISHED, "CMPM"), ("Occluded-ICFG-PEDES", "mAP", "mean")])
-    # 14 published rows after the 2 measured ones, each marked as published.
-    assert list(back.index.get_level_values("source")) == [MEASURED] * 2 + [PUBLISHED] * 14
+    # 14 published rows, each measured model right under the row it reproduces.
+    keys = list(back.index)
+    assert [k for k in keys if k[0] == PUBLISHED][0] == (PUBLISHED, "DPath") and len(keys) == 16
+    assert keys[keys.index(irra) + 1] == (MEASURED, "irra")
+    assert keys[keys.index(mgcc) + 1] == (MEASURED, "mgcc")
     markdown = render(frame, "md")
     assert "| MGCC [published] | " in markdown
     # The paper's Rsum is R@1 + R@5 + R@10 for every complete row (a transcription check).
-    for key in back.index[2:]:
+    for key in [k for k in keys if k[0] == PUBLISHED]:
         for dataset in expected:
             r = [back.loc[key, (dataset, m, "mean")] for m in ("R@1", "R@5", "R@10", "Rsum")]
             if not any(math.isnan(v) for v in r):
                 assert r[0] + r[1] + r[2] == pytest.approx(r[3], abs=0.011), (key, dataset)
+
+
+def test_a_measured_model_sits_under_its_published_row_and_unmatched_ones_lead(tmp_path):
+    rng = np.random.default_rng(2)
+    for model in ("clip", "dpath"):
+        result = {"format": "toreid-run-result", "version": 1, "dataset": "demo",
+                  "model": model, "seed": 1, "test": _metrics(rng), "occlusion": None,
+                  "selection": {"split": "val", "rule": "best val R@1", "epoch": 1}}
+        write_result(run_dir(tmp_path, "demo", model, 1), result)
+    keys = list(build_table(find_results(tmp_path), with_paper=True).index)
+    assert keys[:3] == [(MEASURED, "clip"), (PUBLISHED, "DPath"), (MEASURED, "dpath")]
+    markdown = render(build_table(find_results(tmp_path), with_paper=True), "md")
+    assert markdown.index("| DPath [published] |") < markdown.index("| dpath |")
