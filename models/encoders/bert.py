@@ -14,9 +14,10 @@ What it gives a retrieval model (in BERT's hidden size; the method projects to i
 
 Where the weights, architecture and vocabulary come from (``source``):
 
-* ``"tiny"``: a 2-layer, 64-wide random BERT and a built-in vocabulary (special tokens, letters,
-  ``##``-letters and a few hundred person-description words, so every lower-case word has a
-  WordPiece split), made in memory: no file is needed, for tests and the CPU demo.
+* ``"tiny"``: a random BERT with a built-in vocabulary (special tokens, letters, ``##``-letters
+  and a few hundred person-description words, so every lower-case word has a WordPiece split),
+  made in memory: no file is needed. The architecture is 2 layers of width 64 (tests, the CPU
+  demo) unless ``architecture`` says otherwise (``perf/models.py`` times a random BERT-base so).
 * a local folder as ``save_pretrained`` writes it: ``config.json`` (``model_type`` "bert"),
   ``vocab.txt`` (optionally ``tokenizer_config.json`` for ``do_lower_case``) and the weights
   (``model.safetensors`` or ``pytorch_model.bin``; a ``BertForMaskedLM``/``BertForPreTraining``
@@ -72,7 +73,8 @@ pants trousers jeans shorts leggings shoes sneakers boots sandals heels socks ha
 hood glasses sunglasses scarf belt watch bag handbag backpack rucksack purse suitcase umbrella
 phone bottle bike bicycle hair ponytail bald shaved beard sleeves sleeve sleeveless collar logo
 stripes striped plaid pattern print white black gray grey red blue green yellow orange purple
-pink brown beige navy khaki tan gold silver colored coloured colorful
+pink brown beige navy khaki tan gold silver colored coloured colorful sleeved shoulder
+leather partly hides legs arm arms body upper lower clothes clothing outfit
 """.split()
 
 
@@ -89,6 +91,14 @@ def tiny_vocabulary() -> list[str]:
             seen.add(word)
             pieces.append(word)
     return pieces
+
+
+def base_architecture() -> dict[str, Any]:
+    """bert-base-uncased's architecture (``BertConfig``'s defaults): 12 layers, width 768."""
+    from transformers import BertConfig
+
+    defaults = BertConfig().to_dict()
+    return {name: defaults[name] for name in ARCHITECTURE_FIELDS}
 
 
 def tiny_architecture() -> dict[str, Any]:
@@ -239,7 +249,7 @@ class BertTextEncoder(nn.Module):
     Args:
         source: ``"tiny"``, a local folder, a Hub name, or ``None`` (random ``architecture``).
         architecture: the architecture fields (see :data:`ARCHITECTURE_FIELDS`) for
-            ``source=None``; ignored otherwise (the source's ``config.json`` decides).
+            ``source=None`` or ``"tiny"``; ignored otherwise (the source's ``config.json``).
         lowercase: the tokenizer's ``do_lower_case`` for ``source=None`` (a folder's
             ``tokenizer_config.json`` decides otherwise).
         max_length: the most word pieces per caption, ``[CLS]`` and ``[SEP]`` included.
@@ -255,7 +265,7 @@ class BertTextEncoder(nn.Module):
         state: dict[str, Tensor] | None = None
         weights_file: Path | None = None
         if source == "tiny":
-            architecture, pieces = tiny_architecture(), tiny_vocabulary()
+            architecture, pieces = architecture or tiny_architecture(), tiny_vocabulary()
         elif source is not None:
             folder = resolve_source(source)
             architecture = read_architecture(folder)
@@ -278,7 +288,7 @@ class BertTextEncoder(nn.Module):
         config = BertConfig(**architecture)
         config._attn_implementation = "eager"  # attention maps for the token score
         self.bert = BertModel(config, add_pooling_layer=False)
-        self.hidden_size = int(config.hidden_size)
+        self.feature_dim = int(config.hidden_size)
         if state is not None and weights_file is not None:
             self._load_weights(state, weights_file)
         self.register_buffer("vocab_bytes", _vocab_to_bytes(pieces), persistent=True)

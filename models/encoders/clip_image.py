@@ -1,0 +1,52 @@
+"""CLIP's image tower alone, for models that read the text with another encoder (Baseline2).
+
+The weights come through :class:`models.encoders.clip.Backbone`, the one open_clip loading path
+(tags online, local files offline, strict keys, position embeddings resized to the image size),
+which needs the whole CLIP; the text tower is then removed, so that it neither costs memory nor
+appears as parameters that never receive a gradient. Features are the Backbone's own:
+projected CLS, projected patch tokens (all valid) and the CLS attention over patches.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from models.encoders.clip import Backbone
+from models.features import ImageFeatures
+
+# open_clip CLIP attributes that belong to the text tower (modules, parameters and a buffer)
+_TEXT_TOWER = ("transformer", "token_embedding", "positional_embedding", "ln_final",
+               "text_projection", "attn_mask")
+
+
+class CLIPImageEncoder(nn.Module):
+    """CLIP image features (``embed_dim`` wide) and CLIP's learnable temperature.
+
+    Args:
+        name, pretrained, image_size, quick_gelu: as for :class:`Backbone`.
+    """
+
+    def __init__(self, name: str = "ViT-B-16", pretrained: str | None = None,
+                 image_size: tuple[int, int] | None = None,
+                 quick_gelu: bool | None = None) -> None:
+        super().__init__()
+        backbone = Backbone(name, pretrained=pretrained, image_size=image_size,
+                            quick_gelu=quick_gelu)
+        for attribute in _TEXT_TOWER:
+            if hasattr(backbone.clip, attribute):
+                delattr(backbone.clip, attribute)
+        backbone._tokenizer = None  # type: ignore[assignment]
+        self.backbone = backbone
+        self.image_size = backbone.image_size
+        self.image_mean = backbone.image_mean
+        self.image_std = backbone.image_std
+        self.quick_gelu = backbone.quick_gelu
+        self.feature_dim = backbone.embed_dim
+
+    @property
+    def logit_scale(self) -> nn.Parameter:
+        """CLIP's learnable log temperature (``exp`` of it scales the similarities)."""
+        return self.backbone.clip.logit_scale
+
+    def forward(self, pixels: Tensor) -> ImageFeatures:
+        return self.backbone.encode_images(pixels)
