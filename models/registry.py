@@ -11,7 +11,8 @@ Variants are configurations of three families, never copies of code:
 * ``mgcc-cuhk``, ``mgcc-icfg``, ``mgcc-rstpreid``: the paper's per-dataset token ratios.
 * ``irra``, ``clip``.
 * ``cmpm`` (RN50 + Bi-LSTM, CMPM + CMPC) and ``baseline1`` (the ``baseline`` family: MGCC's
-  multi-granularity model on RN50 + Bi-LSTM; other encoder pairs are other configs of it).
+  multi-granularity model on RN50 + Bi-LSTM; other encoder pairs are other configs of it);
+  ``baseline2``: the same family on CLIP's image tower + BERT.
 
 Any config field can be overridden: ``build_model("mgcc", fusion="max-mean", rho_image=0.3)``.
 """
@@ -51,8 +52,9 @@ class Family:
 
 
 # tiny ResNet (64x32) + a 32-unit Bi-LSTM over a fixed small word list, 32-d joint space
+# (a text encoder "bert" uses the tiny random BERT with its built-in WordPiece vocabulary)
 TINY_TWO_TOWER: dict[str, Any] = {"embed_dim": 32, "word_dim": 32, "hidden_dim": 32,
-                                  "vocabulary": TINY_WORDS}
+                                  "vocabulary": TINY_WORDS, "bert": "tiny"}
 
 FAMILIES: dict[str, Family] = {
     "mgcc": Family(MGCCConfig, MGCC, {"backbone": "tiny"}),
@@ -89,6 +91,10 @@ def _entries() -> dict[str, ModelEntry]:
     entries["baseline1"] = ModelEntry(
         "baseline", "Baseline1 (M): MGCC's multi-granularity model on RN50 + Bi-LSTM",
         {"image_encoder": "resnet", "backbone": "resnet50", "text_encoder": "bilstm"})
+    entries["baseline2"] = ModelEntry(
+        "baseline", "Baseline2 (M): MGCC's multi-granularity model on CLIP image + BERT text",
+        {"image_encoder": "clip", "backbone": "ViT-B-16", "text_encoder": "bert",
+         "bert": "bert-base-uncased"})
     return entries
 
 

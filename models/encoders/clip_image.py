@@ -2,9 +2,9 @@
 
 The weights come through :class:`models.encoders.clip.Backbone`, the one open_clip loading path
 (tags online, local files offline, strict keys, position embeddings resized to the image size),
-which needs the whole CLIP; the text tower is then removed, so that it neither costs memory nor
-appears as parameters that never receive a gradient. Features are the Backbone's own:
-projected CLS, projected patch tokens (all valid) and the CLS attention over patches.
+which needs the whole CLIP; the text tower and CLIP's temperature are then removed, so that they
+neither cost memory nor appear as parameters that never receive a gradient. Features are the
+Backbone's own: projected CLS, projected patch tokens (all valid), CLS attention over patches.
 """
 
 from __future__ import annotations
@@ -15,12 +15,13 @@ from models.encoders.clip import Backbone
 from models.features import ImageFeatures
 
 # open_clip CLIP attributes that belong to the text tower (modules, parameters and a buffer)
+# and the temperature (a model on this encoder has its own: CLIP's would get no gradient)
 _TEXT_TOWER = ("transformer", "token_embedding", "positional_embedding", "ln_final",
-               "text_projection", "attn_mask")
+               "text_projection", "attn_mask", "logit_scale", "logit_bias")
 
 
 class CLIPImageEncoder(nn.Module):
-    """CLIP image features (``embed_dim`` wide) and CLIP's learnable temperature.
+    """CLIP image features: projected CLS, projected patches, CLS attention (``feature_dim``).
 
     Args:
         name, pretrained, image_size, quick_gelu: as for :class:`Backbone`.
@@ -42,11 +43,6 @@ class CLIPImageEncoder(nn.Module):
         self.image_std = backbone.image_std
         self.quick_gelu = backbone.quick_gelu
         self.feature_dim = backbone.embed_dim
-
-    @property
-    def logit_scale(self) -> nn.Parameter:
-        """CLIP's learnable log temperature (``exp`` of it scales the similarities)."""
-        return self.backbone.clip.logit_scale
 
     def forward(self, pixels: Tensor) -> ImageFeatures:
         return self.backbone.encode_images(pixels)

@@ -11,9 +11,13 @@ itself to:
 
 * :data:`IMAGE_ENCODERS`: ``image_encoder`` -> builder; the builder reads ``backbone`` (the
   architecture within that family: ``resnet50``, ``tiny``...), ``pretrained`` and
-  ``image_size``. Today: ``"resnet"`` (:class:`models.encoders.resnet.ResNetEncoder`).
+  ``image_size``. Today: ``"resnet"`` (:class:`models.encoders.resnet.ResNetEncoder`) and
+  ``"clip"`` (CLIP's image tower, :class:`models.encoders.clip_image.CLIPImageEncoder`; backbone
+  "ViT-B-16", "tiny", ...).
 * :data:`TEXT_ENCODERS`: ``text_encoder`` -> builder. Today: ``"bilstm"``
-  (:class:`models.encoders.lstm.BiLSTMEncoder`, over the config's word ``vocabulary``).
+  (:class:`models.encoders.lstm.BiLSTMEncoder`, over the config's word ``vocabulary``) and
+  ``"bert"`` (:class:`models.encoders.bert.BertTextEncoder`, WordPiece over its own vocabulary,
+  from the ``bert`` field).
   :data:`WORD_TEXT_ENCODERS` lists those that embed words from a vocabulary fitted to the
   training captions (``bench run`` fills ``vocabulary`` for them, see
   :func:`models.registry.with_vocabulary`).
@@ -36,6 +40,8 @@ import torch
 from torch import Tensor, nn
 
 from models.base import ModelConfig, RetrievalModel
+from models.encoders.bert import BertTextEncoder
+from models.encoders.clip_image import CLIPImageEncoder
 from models.encoders.lstm import POOLINGS, BiLSTMEncoder
 from models.encoders.resnet import ResNetEncoder
 from models.encoders.vocabulary import Vocabulary
@@ -64,10 +70,20 @@ class TwoTowerConfig(ModelConfig):
             :class:`models.encoders.lstm.BiLSTMEncoder`).
         max_words: cut captions after this many words.
         word_vectors: optional GloVe/word2vec text file initialising the word embeddings.
+        quick_gelu: the CLIP image encoder's activation (``None``: decided by its weights and
+            recorded once built, see :class:`models.encoders.clip.Backbone`).
+        bert: where the BERT text encoder comes from: a Hugging Face name
+            ("bert-base-uncased"), a local folder, or "tiny" (random, built-in vocabulary); see
+            :mod:`models.encoders.bert`.
+        bert_architecture: the BERT's ``BertConfig`` architecture fields, recorded once built so
+            that a rebuild without the source (``load_pretrained=False``) has the same shapes.
+        bert_lowercase: the tokenizer's ``do_lower_case``, recorded the same way.
+        bert_max_length: the most word pieces per caption, ``[CLS]`` and ``[SEP]`` included.
     """
 
     # fields naming weight files: build_model_from_config(load_pretrained=False) blanks them
-    pretrained_fields: ClassVar[tuple[str, ...]] = ("pretrained", "word_vectors")
+    # (a blank ``bert`` rebuilds from ``bert_architecture``; the checkpoint brings the vocabulary)
+    pretrained_fields: ClassVar[tuple[str, ...]] = ("pretrained", "word_vectors", "bert")
 
     backbone: str = "resnet50"
     image_encoder: str = "resnet"
@@ -82,6 +98,10 @@ class TwoTowerConfig(ModelConfig):
     text_pooling: str = "max"
     max_words: int | None = 100
     word_vectors: str | None = None
+    bert: str | None = "bert-base-uncased"
+    bert_architecture: dict[str, Any] | None = None
+    bert_lowercase: bool | None = None
+    bert_max_length: int = 64
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -121,8 +141,22 @@ def _bilstm(config: TwoTowerConfig) -> nn.Module:
         max_words=config.max_words, word_vectors=config.word_vectors)
 
 
-IMAGE_ENCODERS: dict[str, Callable[[Any], nn.Module]] = {"resnet": _resnet}
-TEXT_ENCODERS: dict[str, Callable[[Any], nn.Module]] = {"bilstm": _bilstm}
+def _clip_image(config: TwoTowerConfig) -> nn.Module:
+    return CLIPImageEncoder(config.backbone, pretrained=config.pretrained,
+                            image_size=config.image_size, quick_gelu=config.quick_gelu)
+
+
+def _bert(config: TwoTowerConfig) -> nn.Module:
+    if config.bert is None and config.bert_architecture is None:
+        raise ModelError("a BERT text encoder needs bert= (a Hugging Face name, a local folder "
+                         "or 'tiny')")
+    lowercase = True if config.bert_lowercase is None else bool(config.bert_lowercase)
+    return BertTextEncoder(config.bert, architecture=config.bert_architecture,
+                           lowercase=lowercase, max_length=config.bert_max_length)
+
+
+IMAGE_ENCODERS: dict[str, Callable[[Any], nn.Module]] = {"resnet": _resnet, "clip": _clip_image}
+TEXT_ENCODERS: dict[str, Callable[[Any], nn.Module]] = {"bilstm": _bilstm, "bert": _bert}
 WORD_TEXT_ENCODERS: set[str] = {"bilstm"}
 
 
@@ -149,6 +183,15 @@ class TwoTowerModel(RetrievalModel):
 
     def tokenize(self, texts: list[str]) -> Tensor:
         return self.text_encoder.tokenize(list(texts))
+
+    def finalize_config(self, config: ModelConfig) -> None:
+        """Record what the encoders' sources decided (CLIP's quick-GELU, BERT's architecture
+        and casing), so that a rebuild without those sources builds the same model."""
+        if isinstance(self.image_encoder, CLIPImageEncoder):
+            config.quick_gelu = self.image_encoder.quick_gelu
+        if isinstance(self.text_encoder, BertTextEncoder):
+            config.bert_architecture = dict(self.text_encoder.architecture)
+            config.bert_lowercase = self.text_encoder.lowercase
 
     def encoder_modules(self) -> Iterable[nn.Module]:
         """The encoders that start from pretrained weights (a Bi-LSTM is trained from scratch)."""
