@@ -30,6 +30,8 @@ _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(_HERE.parent))
 
+from models.encoders.bert import BERT_BASE_ARCHITECTURE  # noqa: E402
+
 CAPTIONS = [
     "A woman with long black hair is wearing a white short sleeved shirt, blue jeans and white "
     "sneakers. She is carrying a red handbag on her left shoulder.",
@@ -53,6 +55,10 @@ CONFIGS: list[tuple[str, str, dict]] = [
                                               "rho_text": 0.4}),
     ("irra", "irra", {}),
     ("clip", "clip", {}),
+    # CLIP ViT-B/16 image tower at 384x128 + a random BERT-base (no weights or vocabulary can
+    # be fetched here: the built-in WordPiece vocabulary, which has these captions' words whole)
+    ("baseline2", "baseline2", {"bert": "tiny", "bert_architecture": BERT_BASE_ARCHITECTURE,
+                                "embed_dim": 512}),
 ]
 
 # Paper Table 4: (T ms/query, M GB) without selection -> with the dataset's ratios.

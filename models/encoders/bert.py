@@ -93,12 +93,13 @@ def tiny_vocabulary() -> list[str]:
     return pieces
 
 
-def base_architecture() -> dict[str, Any]:
-    """bert-base-uncased's architecture (``BertConfig``'s defaults): 12 layers, width 768."""
-    from transformers import BertConfig
-
-    defaults = BertConfig().to_dict()
-    return {name: defaults[name] for name in ARCHITECTURE_FIELDS}
+# bert-base-uncased's architecture (its config.json): 12 layers, width 768, 12 heads
+BERT_BASE_ARCHITECTURE: dict[str, Any] = {
+    "vocab_size": 30522, "hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12,
+    "intermediate_size": 3072, "hidden_act": "gelu", "max_position_embeddings": 512,
+    "type_vocab_size": 2, "layer_norm_eps": 1e-12, "hidden_dropout_prob": 0.1,
+    "attention_probs_dropout_prob": 0.1, "pad_token_id": 0,
+}
 
 
 def tiny_architecture() -> dict[str, Any]:
