@@ -93,8 +93,8 @@ def _entries() -> dict[str, ModelEntry]:
         {"image_encoder": "resnet", "backbone": "resnet50", "text_encoder": "bilstm"})
     entries["baseline2"] = ModelEntry(
         "baseline", "Baseline2 (M): MGCC's multi-granularity model on CLIP image + BERT text",
-        {"image_encoder": "clip", "backbone": "ViT-B-16", "text_encoder": "bert",
-         "bert": "bert-base-uncased"})
+        {"image_encoder": "clip", "backbone": "ViT-B-32-224", "text_encoder": "bert",
+         "bert": "bert-base-uncased", "bert_max_length": 27, "embed_dim": 768})
     return entries
 
 

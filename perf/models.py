@@ -55,10 +55,12 @@ CONFIGS: list[tuple[str, str, dict]] = [
                                               "rho_text": 0.4}),
     ("irra", "irra", {}),
     ("clip", "clip", {}),
-    # CLIP ViT-B/16 image tower at 384x128 + a random BERT-base (no weights or vocabulary can
-    # be fetched here: the built-in WordPiece vocabulary, which has these captions' words whole)
-    ("baseline2", "baseline2", {"bert": "tiny", "bert_architecture": BERT_BASE_ARCHITECTURE,
-                                "embed_dim": 512}),
+    # MGCC's input: CLIP ViT-B/32 image tower at 224x224 + a random BERT-base, 768-d, with the
+    # CUHK-PEDES ratios (no BERT vocabulary can be fetched here: the built-in WordPiece one,
+    # which has these captions' words whole)
+    ("baseline2 rho=(0.3,0.4)", "baseline2", {
+        "backbone": "ViT-B-32-224", "bert": "tiny", "bert_architecture": BERT_BASE_ARCHITECTURE,
+        "rho_image": 0.3, "rho_text": 0.4}),
 ]
 
 # Paper Table 4: (T ms/query, M GB) without selection -> with the dataset's ratios.
