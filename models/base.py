@@ -26,6 +26,7 @@ from models.features import ImageFeatures, TextFeatures
 
 # Default chunk budget: at most this many (text, image, patch, word) similarity entries per block.
 DEFAULT_CHUNK_ENTRIES = 1 << 24
+IMAGE_INTERPOLATIONS = ("bicubic", "bilinear")
 
 
 @dataclass
@@ -41,6 +42,11 @@ class ModelConfig:
         image_size: (H, W) override of the preset's image size.
         quick_gelu: None decides from the weights; True/False forces it.
         num_classes: number of training identities (used by IRRA's ID loss, ignored elsewhere).
+        image_interpolation: how images are resized to ``image_size`` for this model, in
+            training and evaluation alike: "bicubic" (CLIP's preprocessing, MGCC's release) or
+            "bilinear" (IRRA's ``T.Resize``).
+        pos_embed_resize: CLIP backbones only: how stored position embeddings are resized to
+            the image grid, "bicubic-antialias" (open_clip) or "bilinear" (IRRA's code).
     """
 
     family: str = ""
@@ -50,8 +56,13 @@ class ModelConfig:
     image_size: tuple[int, int] | None = None
     quick_gelu: bool | None = None
     num_classes: int | None = None
+    image_interpolation: str = "bicubic"
+    pos_embed_resize: str = "bicubic-antialias"
 
     def __post_init__(self) -> None:
+        if self.image_interpolation not in IMAGE_INTERPOLATIONS:
+            raise ModelError(f"unknown image_interpolation '{self.image_interpolation}'; "
+                             f"valid: {', '.join(IMAGE_INTERPOLATIONS)}")
         if self.image_size is not None:
             self.image_size = tuple(int(v) for v in self.image_size)  # type: ignore[assignment]
         if self.num_classes is not None:
@@ -99,6 +110,15 @@ class RetrievalModel(nn.Module, metaclass=abc.ABCMeta):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
+        self.image_interpolation = config.image_interpolation
+
+    def after_optimizer_step(self) -> None:
+        """Called by the trainer after every optimiser step (e.g. to clamp a stored value)."""
+
+    def reference_parameter_names(self) -> dict[str, str]:
+        """Our parameter name -> the name the method's released code gives it, for optimiser
+        rules that match on names (IRRA's); identity unless a model maps them."""
+        return {name: name for name, _ in self.named_parameters()}
 
     @abc.abstractmethod
     def tokenize(self, texts: list[str]) -> Tensor:

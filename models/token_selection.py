@@ -44,7 +44,14 @@ def select_tokens(features: _Features, rho: float) -> _Features:
     counts = keep_counts(rho, features.mask.sum(dim=1))
     if rho >= 1.0:
         return features
+    return keep_top(features, counts)
+
+
+def keep_top(features: _Features, counts: Tensor) -> _Features:
+    """Keep the ``counts[b]`` valid tokens of sample ``b`` with the highest attention, in
+    descending attention order, followed by masked-out filler."""
     width = max(int(counts.max().item()), 1) if counts.numel() else 1
+    width = min(width, features.num_tokens)
     score = features.attention.float().masked_fill(~features.mask, float("-inf"))
     order = score.topk(width, dim=1).indices  # [B, width], highest attention first
     mask = torch.arange(width, device=order.device).unsqueeze(0) < counts.unsqueeze(1)

@@ -25,8 +25,14 @@ Weights (``pretrained``):
   optionally under a ``"state_dict"`` key) or an OpenAI CLIP checkpoint (the TorchScript archive
   OpenAI distributes, or its state dict). Both share one key layout in open_clip's ``CLIP`` class;
   the file is read with open_clip's ``load_state_dict`` (TorchScript through ``torch.jit.load``),
-  the position embeddings are resized to the target grid with open_clip's ``resize_pos_embed``
-  (e.g. 14x14 -> 24x8 for ViT-B/16 at 384x128), and loading is strict.
+  the position embeddings are resized to the target grid (e.g. 14x14 -> 24x8 for ViT-B/16 at
+  384x128), and loading is strict.
+
+Position-embedding resize (``pos_embed_resize``): ``"bicubic-antialias"`` is open_clip's own
+``resize_pos_embed`` (bicubic, antialiased); ``"bilinear"`` is what IRRA's code does
+(``F.interpolate(..., mode="bilinear")``: no antialias, ``align_corners=False``, from the stored
+values). With identical weights the two give image features that differ by ~1e-2; the IRRA
+recipe uses IRRA's.
 
 Quick-GELU: OpenAI's weights were trained with QuickGELU. ``quick_gelu=None`` (auto) follows
 open_clip's pretrained config for a tag (on for ``"openai"``), and turns it on for files that
@@ -91,6 +97,7 @@ BACKBONE_PRESETS: dict[str, BackbonePreset] = {
 }
 
 _WEIGHT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".ckpt")
+POS_EMBED_RESIZES = ("bicubic-antialias", "bilinear")
 _OPENAI_EXTRA_KEYS = ("input_resolution", "context_length", "vocab_size")
 
 
@@ -145,6 +152,26 @@ def _first_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
 
 
+def resize_pos_embed_bilinear(state_dict: dict[str, Tensor], grid: tuple[int, int]) -> None:
+    """Resize ``visual.positional_embedding`` in place to ``grid`` (rows, cols) as IRRA does:
+    the class token is kept, the square grid of the stored values is interpolated bilinearly
+    without antialias (``align_corners=False``)."""
+    old = state_dict.get("visual.positional_embedding")
+    if old is None:
+        return
+    class_pos, grid_pos = old[:1], old[1:]
+    side = math.isqrt(grid_pos.shape[0])
+    if side * side != grid_pos.shape[0]:
+        raise ValueError(f"stored position grid of {grid_pos.shape[0]} entries is not square")
+    if (side, side) == tuple(grid):
+        return
+    image = grid_pos.reshape(1, side, side, -1).permute(0, 3, 1, 2)
+    image = F.interpolate(image, size=tuple(grid), mode="bilinear", align_corners=False,
+                          antialias=False)
+    resized = image.permute(0, 2, 3, 1).reshape(grid[0] * grid[1], -1)
+    state_dict["visual.positional_embedding"] = torch.cat([class_pos, resized], dim=0)
+
+
 def _model_cfg(preset: BackbonePreset, image_size: tuple[int, int]) -> dict:
     if preset.open_clip_name == "tiny":
         cfg = copy.deepcopy(TINY_MODEL_CFG)
@@ -166,6 +193,7 @@ class Backbone(nn.Module):
         pretrained: ``None``, an open_clip pretrained tag, or a path to a weights file.
         image_size: (H, W) override of the preset's size; position embeddings are resized.
         quick_gelu: ``None`` decides from the weights (see the module docstring).
+        pos_embed_resize: ``"bicubic-antialias"`` (open_clip) or ``"bilinear"`` (IRRA).
     """
 
     def __init__(
@@ -174,8 +202,13 @@ class Backbone(nn.Module):
         pretrained: str | None = None,
         image_size: tuple[int, int] | None = None,
         quick_gelu: bool | None = None,
+        pos_embed_resize: str = "bicubic-antialias",
     ) -> None:
         super().__init__()
+        if pos_embed_resize not in POS_EMBED_RESIZES:
+            raise ModelError(f"unknown pos_embed_resize '{pos_embed_resize}'; valid: "
+                             f"{', '.join(POS_EMBED_RESIZES)}")
+        self.pos_embed_resize = pos_embed_resize
         if name not in BACKBONE_PRESETS:
             raise ModelError(
                 f"unknown backbone '{name}'; valid backbones: {', '.join(list_backbones())}")
@@ -204,8 +237,13 @@ class Backbone(nn.Module):
 
         cfg = _model_cfg(preset, size)
         if pretrained is not None and state_dict is None:
-            self.clip = self._download(preset, pretrained, size, use_quick_gelu)
-        else:
+            if pos_embed_resize == "bilinear":
+                # download at the native size, then resize the stored grid ourselves
+                native = self._download(preset, pretrained, None, use_quick_gelu)
+                state_dict = native.state_dict()
+            else:
+                self.clip = self._download(preset, pretrained, size, use_quick_gelu)
+        if state_dict is not None or pretrained is None:
             self.clip = open_clip.CLIP(**cfg, quick_gelu=use_quick_gelu)
             if state_dict is not None:
                 self._load_state_dict(state_dict, pretrained)
@@ -217,7 +255,7 @@ class Backbone(nn.Module):
 
     # ----------------------------------------------------------------------------- weights
     @staticmethod
-    def _download(preset: BackbonePreset, tag: str, size: tuple[int, int],
+    def _download(preset: BackbonePreset, tag: str, size: tuple[int, int] | None,
                   quick_gelu: bool) -> open_clip.CLIP:
         name = preset.open_clip_name
         tags = open_clip.list_pretrained_tags_by_model(name) if name != "tiny" else []
@@ -251,7 +289,10 @@ class Backbone(nn.Module):
         if "text.positional_embedding" in state_dict and "positional_embedding" not in state_dict:
             raise ModelError(f"{source}: a custom-text open_clip checkpoint is not supported")
         try:
-            resize_pos_embed(state_dict, self.clip)
+            if self.pos_embed_resize == "bilinear":
+                resize_pos_embed_bilinear(state_dict, tuple(self.clip.visual.grid_size))
+            else:
+                resize_pos_embed(state_dict, self.clip)
             resize_text_pos_embed(state_dict, self.clip)
         except Exception as error:
             raise ModelError(f"{source}: cannot resize position embeddings "
@@ -307,10 +348,16 @@ class Backbone(nn.Module):
             scores = scores + attn_mask[query_index].float().unsqueeze(1)
         return scores.softmax(dim=-1).mean(dim=1)
 
-    def image_tokens(self, pixels: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Projected CLS ``[B, D]``, projected patches ``[B, n, D]``, CLS attention ``[B, n]``.
+    def image_tokens(self, pixels: Tensor, project: bool = True,
+                     patch_norm: bool = True) -> tuple[Tensor, Tensor, Tensor]:
+        """CLS ``[B, D]``, patches ``[B, n, D]``, CLS attention ``[B, n]``.
 
-        The attention is the raw softmax row over patches (CLS column dropped, not renormalised).
+        ``project=True`` maps both through CLIP's visual projection (the joint space, ``D`` =
+        ``embed_dim``); ``False`` keeps them in the vision width (after ``ln_post``), the space
+        MGCC's paper and release use. ``patch_norm=False`` returns the patches before
+        ``ln_post``, as Hugging Face's ``last_hidden_state`` (the MGCC release) gives them.
+        The attention is the raw softmax row over patches (CLS column dropped, not
+        renormalised).
         """
         visual = self.clip.visual
         x = visual._embeds(pixels)
@@ -322,14 +369,20 @@ class Backbone(nn.Module):
             attention = self._last_block_attention(blocks[-1], x.detach(), cls_index, None)
         x = blocks[-1](x)
         pooled, tokens = visual._pool(x)
-        if visual.proj is not None:
+        if not patch_norm:
+            tokens = x[:, 1:]
+        if project and visual.proj is not None:
             pooled = pooled @ visual.proj
             tokens = tokens @ visual.proj
         return pooled, tokens, attention[:, 1:]
 
-    def text_tokens(self, tokens: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """Projected tokens at every position ``[B, L, D]``, the EOT index ``[B]``, the EOT
-        attention row ``[B, L]`` (causal, raw softmax), and the projected EOT feature ``[B, D]``.
+    def text_tokens(self, tokens: Tensor,
+                    project: bool = True) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Tokens at every position ``[B, L, D]``, the EOT index ``[B]``, the EOT attention row
+        ``[B, L]`` (causal, raw softmax), and the EOT feature ``[B, D]``.
+
+        ``project=True`` maps them through CLIP's text projection (the joint space); ``False``
+        keeps the text width after ``ln_final`` (for a model's own projection, e.g. MGCC's).
         """
         clip = self.clip
         length = tokens.shape[1]
@@ -348,27 +401,38 @@ class Backbone(nn.Module):
             attention = self._last_block_attention(blocks[-1], x.detach(), eot_index, attn_mask)
         x = blocks[-1](x, attn_mask=attn_mask)
         x = clip.ln_final(x)
-        if isinstance(clip.text_projection, nn.Linear):
+        if project and isinstance(clip.text_projection, nn.Linear):
             x = clip.text_projection(x)
-        elif clip.text_projection is not None:
+        elif project and clip.text_projection is not None:
             x = x @ clip.text_projection
         pooled = x[torch.arange(x.shape[0], device=x.device), eot_index]
         return x, eot_index, attention, pooled
 
-    def encode_images(self, pixels: Tensor) -> ImageFeatures:
+    @property
+    def vision_width(self) -> int:
+        """Width of the image tower's tokens before CLIP's projection (768 for ViT-B)."""
+        return int(self.clip.visual.transformer.width)
+
+    @property
+    def text_width(self) -> int:
+        """Width of the text tower's tokens before CLIP's projection (512 for ViT-B)."""
+        return int(self.clip.transformer.width)
+
+    def encode_images(self, pixels: Tensor, project: bool = True,
+                      patch_norm: bool = True) -> ImageFeatures:
         """Global, patch tokens (all valid) and the CLS attention renormalised over patches."""
-        pooled, tokens, attention = self.image_tokens(pixels)
+        pooled, tokens, attention = self.image_tokens(pixels, project, patch_norm)
         mask = torch.ones(attention.shape, dtype=torch.bool, device=attention.device)
         return ImageFeatures(pooled, tokens, mask, _renormalise(attention, mask))
 
-    def encode_texts(self, tokens: Tensor) -> TextFeatures:
+    def encode_texts(self, tokens: Tensor, project: bool = True) -> TextFeatures:
         """Global (EOT), word tokens and the EOT attention renormalised over words.
 
         The token dimension covers positions ``1 .. max_eot - 1`` of the batch (SOT dropped,
         trimmed after the longest caption); ``mask`` is True exactly on words, i.e. positions
         strictly between SOT and that caption's EOT.
         """
-        all_tokens, eot_index, attention, pooled = self.text_tokens(tokens)
+        all_tokens, eot_index, attention, pooled = self.text_tokens(tokens, project)
         width = max(int(eot_index.max().item()) - 1, 1)
         positions = torch.arange(1, width + 1, device=tokens.device)
         mask = positions.unsqueeze(0) < eot_index.unsqueeze(1)

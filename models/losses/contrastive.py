@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from models.precision import full_precision
+
 
 def info_nce(logits: Tensor, reduction: str = "sum") -> Tensor:
     """InfoNCE in both directions (paper Eq. 13-15) for a square batch of matched pairs.
@@ -21,8 +23,9 @@ def info_nce(logits: Tensor, reduction: str = "sum") -> Tensor:
             them as MGCC's released code does.
     """
     target = torch.arange(logits.shape[0], device=logits.device)
-    text_to_image = F.cross_entropy(logits.float(), target)
-    image_to_text = F.cross_entropy(logits.float().t(), target)
+    with full_precision(logits):
+        text_to_image = F.cross_entropy(logits.float(), target)
+        image_to_text = F.cross_entropy(logits.float().t(), target)
     total = text_to_image + image_to_text
     return total if reduction == "sum" else total / 2
 
@@ -37,6 +40,12 @@ def sdm_loss(image_global: Tensor, text_global: Tensor, pids: Tensor, tau: float
         tau: softmax temperature; the logits are ``cos / tau``.
         epsilon: added to the label distribution inside the log so that zeros stay finite.
     """
+    with full_precision(image_global):
+        return _sdm(image_global.float(), text_global.float(), pids, tau, epsilon)
+
+
+def _sdm(image_global: Tensor, text_global: Tensor, pids: Tensor, tau: float,
+         epsilon: float) -> Tensor:
     image = F.normalize(image_global.float(), dim=-1)
     text = F.normalize(text_global.float(), dim=-1)
     same = (pids.view(-1, 1) == pids.view(1, -1)).float()

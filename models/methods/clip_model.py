@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import math
+
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -16,7 +19,12 @@ from models.base import ModelConfig, RetrievalModel, drop_tokens
 from models.encoders.clip import Backbone
 from models.features import ImageFeatures, TextFeatures
 
-# The logit scale is CLIP's learnable temperature, clamped at 100 as CLIP and open_clip do.
+# The logit scale is CLIP's learnable temperature, at most 100 as CLIP and open_clip keep it.
+# As open_clip's training does, the *stored* value ``log(scale)`` is clamped in place after each
+# optimiser step (:meth:`CLIPRetrievalModel.after_optimizer_step`); the forward pass uses
+# ``exp`` of it unclamped. Clamping in the forward pass instead would cut the gradient whenever
+# the value sits above the bound, and OpenAI's stored 4.6052 (exp = 100.03) does: the scale
+# would then never move.
 MAX_LOGIT_SCALE = 100.0
 
 
@@ -27,7 +35,7 @@ class CLIPRetrievalModel(RetrievalModel):
         super().__init__(config)
         self.backbone = Backbone(
             config.backbone, pretrained=config.pretrained, image_size=config.image_size,
-            quick_gelu=config.quick_gelu)
+            quick_gelu=config.quick_gelu, pos_embed_resize=config.pos_embed_resize)
         self.image_size = self.backbone.image_size
         self.image_mean = self.backbone.image_mean  # type: ignore[assignment]
         self.image_std = self.backbone.image_std  # type: ignore[assignment]
@@ -44,8 +52,14 @@ class CLIPRetrievalModel(RetrievalModel):
         return self.backbone.tokenize(texts)
 
     def logit_scale(self) -> Tensor:
-        """CLIP's learnable temperature ``exp(logit_scale)``, clamped at 100."""
-        return self.backbone.clip.logit_scale.exp().clamp(max=MAX_LOGIT_SCALE)
+        """CLIP's learnable temperature ``exp(logit_scale)`` (its stored value is kept at most
+        ``log(100)`` by :meth:`after_optimizer_step`, so the gradient always flows)."""
+        return self.backbone.clip.logit_scale.exp()
+
+    def after_optimizer_step(self) -> None:
+        """Clamp the stored logit scale to ``[0, log(100)]`` in place, as open_clip does."""
+        with torch.no_grad():
+            self.backbone.clip.logit_scale.clamp_(0, math.log(MAX_LOGIT_SCALE))
 
     def encoder_modules(self) -> Iterable[nn.Module]:
         """Every parameter of the open_clip model (logit_scale included, since it is CLIP's
@@ -70,5 +84,7 @@ class GlobalRetrievalModel(CLIPRetrievalModel):
         return drop_tokens(self.backbone.encode_texts(tokens))  # type: ignore[return-value]
 
     def pair_similarity(self, text: TextFeatures, image: ImageFeatures) -> Tensor:
-        return F.normalize(text.pooled.float(), dim=-1) @ F.normalize(
-            image.pooled.float(), dim=-1).t()
+        """Cosine of the global features, in float32 even under autocast."""
+        with torch.autocast(text.pooled.device.type, enabled=False):
+            return F.normalize(text.pooled.float(), dim=-1) @ F.normalize(
+                image.pooled.float(), dim=-1).t()

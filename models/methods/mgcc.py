@@ -33,27 +33,48 @@ like Eq. 7-8. ``"af"`` is the attention-based fusion at every level (the paper's
 
 Masks: unselected and padding tokens never contribute: they are excluded from every softmax,
 mean and max (a mean divides by the valid count).
+
+The paper's setting (Appendix §D) is the default configuration: CLIP ViT-B/32 at 224x224
+(n = 49 patches), word tokens limited to m = 25, every granularity in a 768-d space. That space
+is the vision width: the CLS and patch features are taken before CLIP's visual projection
+(after ``ln_post``), and the text tokens after ``ln_final`` go through a new text projection
+(``LayerNorm`` + bias-free ``Linear`` into 768-d, the release's shape), one of the "other
+modules" trained at the new-module learning rate (``feature_space="vision"``).
+``feature_space="joint"`` keeps CLIP's own 512-d joint space (the ``mgcc-b16-384`` variant, a
+like-for-like comparison with IRRA at IRRA's input size). The release's own architecture is
+:mod:`models.methods.mgcc_release`.
+
+Word cap (``max_words``, ``word_cap``): the paper says only that m "is limited to 25". Our
+reading for the paper model keeps the first 25 words of a caption (``word_cap="first"``: the
+cap a tokenizer's truncation would make); the MGCC release keeps the 25 words the end-of-text
+token attends to most (``word_cap="attention"``). The global text feature always comes from the
+whole caption. Token selection (``rho_text``) then keeps ``ceil(rho_text * m_b)`` of the
+``m_b = min(words, 25)`` capped words.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from models.base import ModelConfig, drop_tokens
 from models.errors import ModelError
 from models.features import ImageFeatures, TextFeatures, _Features
 from models.losses import info_nce
 from models.methods.clip_model import CLIPRetrievalModel
-from models.token_selection import select_tokens
+from models.precision import full_precision
+from models.token_selection import keep_top, select_tokens
 
 COMPONENTS = ("sit", "spw", "spt", "siw")
 FUSIONS = ("af", "mean-mean", "mean-max", "max-mean", "max-max")
 LOSS_REDUCTIONS = ("sum", "mean")
+FEATURE_SPACES = ("vision", "joint")
+WORD_CAPS = ("first", "attention")
 
 # Paper ratios (rho_image, rho_text) per source dataset: Appendix §D and §F (Table 5 bold).
 # Main-text Table 4 prints (0.2, 0.4) for ICFG; the appendix text and Table 5 say (0.4, 0.5).
@@ -83,18 +104,24 @@ class MGCCConfig(ModelConfig):
         fusion: "af" (the paper) or "mean-mean", "mean-max", "max-mean", "max-max" (Table 6).
         tau: temperature of the attention-based fusion softmaxes (paper: 0.01).
         loss_reduction: "sum" of both InfoNCE directions (paper Eq. 15) or "mean" (released code).
-        max_words: keep only the first this many words of a caption before selection (the
-            released code caps captions at 25 words); None keeps all.
+        max_words: the word cap m (paper: 25); None keeps every word.
+        word_cap: which words the cap keeps: "first" (our reading of the paper) or
+            "attention" (the most attended, as the MGCC release does).
+        feature_space: "vision" (the paper: 768-d, CLS and patches before CLIP's projection,
+            a new text projection) or "joint" (CLIP's projected joint space).
     """
 
     family: str = "mgcc"
+    backbone: str = "ViT-B-32-224"
     rho_image: float = 1.0
     rho_text: float = 1.0
     components: tuple[str, ...] = COMPONENTS
     fusion: str = "af"
     tau: float = 0.01
     loss_reduction: str = "sum"
-    max_words: int | None = None
+    max_words: int | None = 25
+    word_cap: str = "first"
+    feature_space: str = "vision"
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -121,6 +148,11 @@ class MGCCConfig(ModelConfig):
                              f"{', '.join(LOSS_REDUCTIONS)}")
         if self.max_words is not None and int(self.max_words) < 1:
             raise ModelError(f"max_words must be positive, got {self.max_words}")
+        if self.word_cap not in WORD_CAPS:
+            raise ModelError(f"unknown word_cap '{self.word_cap}'; valid: {', '.join(WORD_CAPS)}")
+        if self.feature_space not in FEATURE_SPACES:
+            raise ModelError(f"unknown feature_space '{self.feature_space}'; valid: "
+                             f"{', '.join(FEATURE_SPACES)}")
 
 
 def masked_reduce(values: Tensor, mask: Tensor, dim: int, op: str, tau: float) -> Tensor:
@@ -159,8 +191,17 @@ def component_similarities(
     """Each of ``components`` (Eq. 1-11) as ``[Q, G]`` (float32, unscaled).
 
     A pure function of the features, so that every model with global + token features (MGCC on
-    CLIP, the paper's Baseline1/Baseline2 on other encoders) shares one implementation.
+    CLIP, the paper's Baseline1/Baseline2 on other encoders) shares one implementation. It runs
+    in float32 even under autocast (see :mod:`models.precision`).
     """
+    with full_precision(text.pooled):
+        return _component_similarities(text, image, components, fusion, tau)
+
+
+def _component_similarities(
+    text: TextFeatures, image: ImageFeatures, components: tuple[str, ...], fusion: str,
+    tau: float,
+) -> dict[str, Tensor]:
     first, second = fusion_ops(fusion)
     needs_patches = bool(set(components) & {"spw", "spt"})
     needs_words = bool(set(components) & {"spw", "siw"})
@@ -168,9 +209,9 @@ def component_similarities(
     image_global = F.normalize(image.pooled.float(), dim=-1)
     out: dict[str, Tensor] = {}
     if needs_patches:
-        patches = F.normalize(image.tokens, dim=-1)
+        patches = F.normalize(image.tokens.float(), dim=-1)
     if needs_words:
-        words = F.normalize(text.tokens, dim=-1)
+        words = F.normalize(text.tokens.float(), dim=-1)
     for name in components:
         if name == "sit":  # Eq. 2
             out[name] = text_global @ image_global.t()
@@ -201,22 +242,43 @@ class MGCC(CLIPRetrievalModel):
         comps = set(config.components)
         self._needs_patches = bool(comps & {"spw", "spt"})
         self._needs_words = bool(comps & {"spw", "siw"})
+        self._project = config.feature_space == "joint"
+        self.text_projection: nn.Module | None = None
+        if not self._project:
+            # the paper's "other module": text width -> vision width (512 -> 768 for ViT-B)
+            self.text_projection = nn.Sequential(
+                nn.LayerNorm(self.backbone.text_width),
+                nn.Linear(self.backbone.text_width, self.backbone.vision_width, bias=False))
+            # CLIP's own projections are unused in this space: frozen, not left without grads
+            clip = self.backbone.clip
+            for unused in (clip.visual.proj, clip.text_projection):
+                if isinstance(unused, nn.Parameter):
+                    unused.requires_grad_(False)
+
+    @property
+    def embed_dim(self) -> int:
+        """Width of every granularity's features (768 for ViT-B in the paper's space)."""
+        return self.backbone.embed_dim if self._project else self.backbone.vision_width
 
     # ------------------------------------------------------------------------------ encoders
     def encode_images(self, pixels: Tensor) -> ImageFeatures:
         """Global + the top ``ceil(rho_image * n)`` patches by CLS attention."""
-        features = self.backbone.encode_images(pixels)
+        features = self.backbone.encode_images(pixels, project=self._project)
         if not self._needs_patches:
             return drop_tokens(features)  # type: ignore[return-value]
         return select_tokens(features, self.config.rho_image)  # type: ignore[return-value]
 
     def encode_texts(self, tokens: Tensor) -> TextFeatures:
         """Global + the top ``ceil(rho_text * m)`` words by EOT attention (m per caption)."""
-        features = self.backbone.encode_texts(tokens)
+        features = self.backbone.encode_texts(tokens, project=self._project)
+        if self.text_projection is not None:
+            features = dataclasses.replace(
+                features, pooled=self.text_projection(features.pooled),
+                tokens=self.text_projection(features.tokens))
         if not self._needs_words:
             return drop_tokens(features)  # type: ignore[return-value]
         if self.config.max_words is not None:
-            features = _cap_words(features, int(self.config.max_words))
+            features = cap_words(features, int(self.config.max_words), self.config.word_cap)
         return select_tokens(features, self.config.rho_text)  # type: ignore[return-value]
 
     # ---------------------------------------------------------------------------- similarity
@@ -244,8 +306,13 @@ class MGCC(CLIPRetrievalModel):
         return {"infonce": info_nce(logits, self.config.loss_reduction)}
 
 
-def _cap_words(features: _Features, max_words: int) -> _Features:
-    """Keep only the first ``max_words`` word positions (attention renormalised)."""
+def cap_words(features: _Features, max_words: int, how: str = "first") -> _Features:
+    """Keep at most ``max_words`` words per caption: the first ones (``how="first"``, in
+    caption order) or the most attended ones (``"attention"``, in descending attention, as
+    the MGCC release does)."""
+    counts = features.mask.sum(dim=1).clamp(max=max_words)
+    if how == "attention":
+        return keep_top(features, counts)
     if features.num_tokens <= max_words:
         return features
     mask = features.mask[:, :max_words]
