@@ -30,12 +30,17 @@ from toreid.io import stable_seed
 class Augment:
     """Training augmentation, preset-dependent.
 
+    As IRRA's torchvision pipeline (``Resize, RandomHorizontalFlip, Pad(10), RandomCrop,
+    ToTensor, Normalize, RandomErasing(scale=(0.02, 0.4), value=mean)``):
+
     Attributes:
         hflip: probability of a horizontal flip (MGCC and IRRA: 0.5).
-        pad_crop: pixels of zero padding before a random crop back to size (IRRA: 10 at 384x128;
-            scaled with the image height for other sizes); 0 disables it.
-        erase: probability of random erasing (IRRA: 0.5, area .02-.4 of the image, ratio
-            0.3-3.3, filled with 0 after normalisation, i.e. the mean colour); 0 disables it.
+        pad_crop: pixels of black padding (0 before normalisation, as ``T.Pad`` fills) before
+            a random crop back to size (IRRA: 10, at any image size); 0 disables it.
+        erase: probability of random erasing (IRRA: 0.5), drawn as torchvision's
+            ``RandomErasing`` draws it (area .02-.4 of the image, log-uniform aspect ratio
+            0.3-3.3, 10 tries) and filled, after normalisation, with the value IRRA passes:
+            the CLIP mean itself (0.481, 0.458, 0.408) per channel; 0 disables it.
     """
 
     hflip: float = 0.5
@@ -47,8 +52,16 @@ class Augment:
         return cls(hflip=0.0, pad_crop=0, erase=0.0)
 
 
-def load_image(path: Path, size: tuple[int, int]) -> np.ndarray:
-    """Decode an image as RGB uint8 ``[H, W, 3]`` resized to ``size`` (H, W), bicubic.
+RESAMPLING = {"bicubic": Image.BICUBIC, "bilinear": Image.BILINEAR}
+#: IRRA's ``RandomErasing(value=mean)``: the fill, in normalised units, is the CLIP mean.
+ERASE_VALUE = (0.48145466, 0.4578275, 0.40821073)
+
+
+def load_image(path: Path, size: tuple[int, int], interpolation: str = "bicubic") -> np.ndarray:
+    """Decode an image as RGB uint8 ``[H, W, 3]`` resized to ``size`` (H, W).
+
+    ``interpolation`` is the model's (``model.image_interpolation``): "bicubic" (CLIP, MGCC)
+    or "bilinear" (IRRA's ``T.Resize``); PIL's resize, as torchvision's on PIL images.
 
     Raises a one-line :class:`DatasetError` naming the file when it is missing or corrupt.
     """
@@ -56,7 +69,7 @@ def load_image(path: Path, size: tuple[int, int]) -> np.ndarray:
         with Image.open(path) as img:
             img = img.convert("RGB")
             if img.size != (size[1], size[0]):
-                img = img.resize((size[1], size[0]), Image.BICUBIC)
+                img = img.resize((size[1], size[0]), RESAMPLING[interpolation])
             return np.asarray(img, dtype=np.uint8).copy()
     except FileNotFoundError:
         raise DatasetError(path, "image file not found") from None
@@ -70,8 +83,10 @@ class ImageCache:
     Bounded by ``max_bytes``: past it, images are decoded on every access.
     """
 
-    def __init__(self, size: tuple[int, int], max_bytes: int = 2 << 30) -> None:
+    def __init__(self, size: tuple[int, int], max_bytes: int = 2 << 30,
+                 interpolation: str = "bicubic") -> None:
         self.size = size
+        self.interpolation = interpolation
         self.max_items = max(0, max_bytes // (size[0] * size[1] * 3))
         self._items: dict[Path, np.ndarray] = {}
 
@@ -79,7 +94,7 @@ class ImageCache:
         cached = self._items.get(path)
         if cached is not None:
             return cached
-        array = load_image(path, self.size)
+        array = load_image(path, self.size, self.interpolation)
         if len(self._items) < self.max_items:
             self._items[path] = array
         return array
@@ -93,27 +108,46 @@ def to_tensor(array: np.ndarray, mean: Sequence[float], std: Sequence[float]) ->
     return (pixels - m) / s
 
 
-def augment(pixels: torch.Tensor, aug: Augment, rng: np.random.Generator) -> torch.Tensor:
-    """Apply ``aug`` to one normalised ``[3, H, W]`` image with its own random stream."""
+def augment(pixels: torch.Tensor, aug: Augment, rng: np.random.Generator,
+            mean: Sequence[float] = (0.0, 0.0, 0.0),
+            std: Sequence[float] = (1.0, 1.0, 1.0)) -> torch.Tensor:
+    """Apply ``aug`` to one normalised ``[3, H, W]`` image with its own random stream.
+
+    ``mean``/``std`` are the normalisation the image went through, so that padding is black
+    (pixel value 0) as ``T.Pad`` pads before ``T.Normalize``.
+    """
     _, h, w = pixels.shape
     if aug.hflip and rng.random() < aug.hflip:
         pixels = pixels.flip(-1)
     if aug.pad_crop:
         pad = aug.pad_crop
-        padded = torch.nn.functional.pad(pixels, (pad, pad, pad, pad))
+        black = [-m / s for m, s in zip(mean, std, strict=True)]
+        padded = torch.empty(3, h + 2 * pad, w + 2 * pad, dtype=pixels.dtype)
+        padded[:] = torch.tensor(black, dtype=pixels.dtype)[:, None, None]
+        padded[:, pad:pad + h, pad:pad + w] = pixels
         top, left = int(rng.integers(0, 2 * pad + 1)), int(rng.integers(0, 2 * pad + 1))
         pixels = padded[:, top : top + h, left : left + w]
     if aug.erase and rng.random() < aug.erase:
-        for _ in range(10):
-            area = h * w * rng.uniform(0.02, 0.4)
-            ratio = math.exp(rng.uniform(math.log(0.3), math.log(1 / 0.3)))
-            eh, ew = int(round(math.sqrt(area * ratio))), int(round(math.sqrt(area / ratio)))
-            if 0 < eh < h and 0 < ew < w:
-                top, left = int(rng.integers(0, h - eh + 1)), int(rng.integers(0, w - ew + 1))
-                pixels = pixels.clone()
-                pixels[:, top : top + eh, left : left + ew] = 0.0
-                break
+        pixels = _random_erase(pixels, rng)
     return pixels.contiguous()
+
+
+def _random_erase(pixels: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+    """torchvision's ``RandomErasing(scale=(0.02, 0.4), ratio=(0.3, 3.3), value=mean)`` draw:
+    up to 10 tries of (area, log-uniform aspect); the first box that fits is filled."""
+    _, h, w = pixels.shape
+    for _ in range(10):
+        area = h * w * rng.uniform(0.02, 0.4)
+        ratio = math.exp(rng.uniform(math.log(0.3), math.log(3.3)))
+        eh, ew = int(round(math.sqrt(area * ratio))), int(round(math.sqrt(area / ratio)))
+        if not (eh < h and ew < w):
+            continue
+        top, left = int(rng.integers(0, h - eh + 1)), int(rng.integers(0, w - ew + 1))
+        pixels = pixels.clone()
+        pixels[:, top : top + eh, left : left + ew] = torch.tensor(
+            ERASE_VALUE, dtype=pixels.dtype)[:, None, None]
+        return pixels
+    return pixels
 
 
 def train_pid_map(records: Sequence[Record]) -> dict[int, int]:
@@ -138,6 +172,7 @@ class TrainPairs(torch.utils.data.Dataset):
         aug: Augment,
         seed: int,
         split: str = "train",
+        interpolation: str = "bicubic",
     ) -> None:
         self.dataset = dataset
         records = dataset.split(split)
@@ -145,7 +180,7 @@ class TrainPairs(torch.utils.data.Dataset):
             raise DatasetError(dataset.annotation_path, f"no '{split}' records", field="split")
         self.pid_map = train_pid_map(records)
         self.samples: list[tuple[Record, str]] = [(r, c) for r in records for c in r.captions]
-        self.images = ImageCache(tuple(image_size))
+        self.images = ImageCache(tuple(image_size), interpolation=interpolation)
         self.mean, self.std, self.aug, self.seed = tuple(mean), tuple(std), aug, seed
         self.epoch = 0
 
@@ -164,7 +199,8 @@ class TrainPairs(torch.utils.data.Dataset):
         record, caption = self.samples[index]
         pixels = to_tensor(self.images.get(self.dataset.image_file(record)), self.mean, self.std)
         rng = np.random.default_rng(stable_seed(self.seed, f"aug/{self.epoch}/{index}"))
-        return augment(pixels, self.aug, rng), caption, self.pid_map[record.person_id]
+        pixels = augment(pixels, self.aug, rng, self.mean, self.std)
+        return pixels, caption, self.pid_map[record.person_id]
 
 
 def collate_pairs(batch: list[tuple[torch.Tensor, str, int]]) -> dict:
@@ -295,11 +331,14 @@ def eval_set(dataset: Dataset, split: str, flags: dict[str, bool] | None = None)
 class GalleryImages(torch.utils.data.Dataset):
     """Eval-time images: resized and normalised, no augmentation."""
 
-    def __init__(self, paths: Sequence[Path], size: tuple[int, int], mean, std) -> None:
+    def __init__(self, paths: Sequence[Path], size: tuple[int, int], mean, std,
+                 interpolation: str = "bicubic") -> None:
         self.paths, self.size, self.mean, self.std = list(paths), tuple(size), mean, std
+        self.interpolation = interpolation
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, index: int) -> torch.Tensor:
-        return to_tensor(load_image(self.paths[index], self.size), self.mean, self.std)
+        return to_tensor(load_image(self.paths[index], self.size, self.interpolation),
+                         self.mean, self.std)

@@ -72,7 +72,7 @@ def encode_images(
     """``ImageFeatures`` of every image in ``paths`` (order kept), on the CPU."""
     shard = _shard(len(paths))
     images = GalleryImages([paths[i] for i in shard], model.image_size, model.image_mean,
-                           model.image_std)
+                           model.image_std, getattr(model, "image_interpolation", "bicubic"))
     loader = torch.utils.data.DataLoader(images, batch_size=batch_size, num_workers=workers)
     batches = (pixels.to(device, non_blocking=True) for pixels in loader)
     return _encode_all(model.encode_images, batches, len(loader), len(paths), "encode images",

@@ -14,7 +14,8 @@ reaches the same final metrics as an uninterrupted one, exactly (tested on the C
 Model selection: with a ``val`` split, the checkpoint of the epoch with the best val
 ``select_metric`` (default R@1; ties keep the earlier epoch) is ``best.pt``; without one
 (ICFG-PEDES) the last epoch is used, as IRRA's schedule runs to its end anyway. ``metrics.json``
-records the rule, the split and the epoch.
+records the rule, the split and the epoch. ``select_on="test"`` selects on test instead, as the
+published releases do (:mod:`benchmark.protocol`); it is recorded and marked in every table.
 """
 
 from __future__ import annotations
@@ -36,11 +37,21 @@ from tqdm import tqdm
 from benchmark import dist, results
 from benchmark.data import Augment, TrainPairs, eval_set, train_loader
 from benchmark.evaluate import autocast, evaluate
+from benchmark.optim import (
+    OPTIMIZER_RULES,
+    OPTIMIZERS,
+    SCHEDULE_UNITS,
+    build_optimizer,
+    lr_lambda,
+)
+from benchmark.protocol import ICFG_SPLITS, apply_icfg_split, selection_record
 from ogor.datasets import read_dataset
 from toreid.errors import ToreidError
 from toreid.io import atomic_write_bytes, atomic_write_json, read_json, stable_seed
 
-OPTIMIZERS = ("adam", "adamw")
+__all__ = ["build_optimizer", "lr_lambda"]  # kept importable from here
+
+SELECT_ON = ("val", "test")
 AMP_MODES = ("off", "bf16", "fp16")
 SELECT_METRICS = ("R@1", "Rsum", "mAP")
 
@@ -74,6 +85,14 @@ class TrainConfig:
         i2t: also report image-to-text metrics on test.
         compile_similarity: ``torch.compile`` the model's pair similarity for evaluation on
             CUDA (3x faster MGCC evaluation on an H100; ignored on the CPU).
+        optimizer_rules: ``groups`` (the model's encoder/new groups, biases = 1-d tensors) or
+            ``irra`` (IRRA's name rules, :mod:`benchmark.optim`).
+        schedule_unit: ``step`` (warm-up and cosine per step) or ``epoch`` (the lr changes once
+            per epoch, as IRRA's scheduler: epoch e of E uses the factor of ``e - 1``).
+        select_on: ``val`` (default: never test) or ``test`` (the published protocol of the
+            MGCC, IRRA, RDE and TBPS-CLIP releases; recorded and marked in every table).
+        icfg_split: ``irra`` (all 19,848 ICFG-PEDES test images are test) or ``mgcc-code``
+            (the MGCC release: the first 10,000 test entries are test, the rest val).
     """
 
     epochs: int = 60
@@ -101,6 +120,10 @@ class TrainConfig:
     random_erasing: float = 0.0
     i2t: bool = False
     compile_similarity: bool = False
+    optimizer_rules: str = "groups"
+    schedule_unit: str = "step"
+    select_on: str = "val"
+    icfg_split: str = "irra"
 
     def validate(self) -> None:
         """Refuse impossible values with a one-line error naming the option."""
@@ -115,6 +138,13 @@ class TrainConfig:
             (0 <= self.warmup_epochs <= self.epochs, "warmup_epochs",
              "must be between 0 and epochs"),
             (self.eval_every >= 1, "eval_every", "must be >= 1"),
+            (self.optimizer_rules in OPTIMIZER_RULES, "optimizer_rules",
+             f"must be one of {', '.join(OPTIMIZER_RULES)}"),
+            (self.schedule_unit in SCHEDULE_UNITS, "schedule_unit",
+             f"must be one of {', '.join(SCHEDULE_UNITS)}"),
+            (self.select_on in SELECT_ON, "select_on", f"must be one of {', '.join(SELECT_ON)}"),
+            (self.icfg_split in ICFG_SPLITS, "icfg_split",
+             f"must be one of {', '.join(ICFG_SPLITS)}"),
         ]
         for ok, name, message in checks:
             if not ok:
@@ -151,48 +181,6 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     elif name != "cpu":
         raise ToreidError(f"unknown device {name!r} (valid: auto, cpu, cuda, cuda:N)")
     return torch.device(name)
-
-
-def _is_bias_like(name: str, param: torch.nn.Parameter) -> bool:
-    return param.ndim <= 1 or name.endswith(".bias")
-
-
-def build_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """Adam/AdamW over the model's ``encoder`` and ``new`` groups, biases split off.
-
-    The groups come from ``model.parameter_groups()``; each is split into weights and biases
-    (1-d tensors: biases, norms, embeddings' scales) so that IRRA's bias rules apply.
-    """
-    names = {id(p): n for n, p in model.named_parameters()}
-    groups = []
-    for group_name, params in model.parameter_groups().items():
-        mult = cfg.lr_new_mult if group_name == "new" else 1.0
-        weights = [p for p in params if p.requires_grad and not _is_bias_like(names[id(p)], p)]
-        biases = [p for p in params if p.requires_grad and _is_bias_like(names[id(p)], p)]
-        bias_wd = cfg.weight_decay if cfg.bias_weight_decay is None else cfg.bias_weight_decay
-        if weights:
-            groups.append({"params": weights, "lr": cfg.lr * mult,
-                           "weight_decay": cfg.weight_decay, "name": f"{group_name}.weight"})
-        if biases:
-            groups.append({"params": biases, "lr": cfg.lr * mult * cfg.bias_lr_mult,
-                           "weight_decay": bias_wd, "name": f"{group_name}.bias"})
-    cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
-    return cls(groups, lr=cfg.lr, eps=cfg.adam_eps)
-
-
-def lr_lambda(cfg: TrainConfig, steps_per_epoch: int):
-    """Per-step factor: linear warm-up from ``warmup_factor``, then cosine to 0 at the end."""
-    warm = cfg.warmup_epochs * steps_per_epoch
-    total = cfg.epochs * steps_per_epoch
-
-    def factor(step: int) -> float:
-        if step < warm:
-            alpha = step / max(1, warm)
-            return cfg.warmup_factor * (1 - alpha) + alpha
-        progress = (step - warm) / max(1, total - warm)
-        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-
-    return factor
 
 
 def _seed_everything(seed: int) -> None:
@@ -279,12 +267,12 @@ def rebuild_from_run(run: Path) -> tuple[torch.nn.Module, dict[str, Any]]:
 
 
 def _history_row(epoch: int, losses: dict[str, float], lr: float, seconds: float,
-                 val: dict[str, float] | None) -> dict[str, Any]:
+                 val: dict[str, float] | None, split: str = "val") -> dict[str, Any]:
     row: dict[str, Any] = {"epoch": epoch, "lr": lr}
     row.update({f"loss/{k}": v for k, v in losses.items()})
     row["seconds"] = round(seconds, 3)
     if val is not None:
-        row.update({f"val/{k}": v for k, v in val.items() if k != "num_gallery"})
+        row.update({f"{split}/{k}": v for k, v in val.items() if k != "num_gallery"})
     return row
 
 
@@ -308,10 +296,12 @@ def run_training(spec: RunSpec, out: Path, *, resume: bool = False,
     device = resolve_device(cfg.device, world.local_rank)
     run = results.run_dir(out, spec.dataset, spec.model, cfg.seed)
     ckpt_dir = results.checkpoint_dir(run)
-    dataset = read_dataset(spec.dataset_root)
+    dataset = apply_icfg_split(read_dataset(spec.dataset_root), cfg.icfg_split)
     flags = _occlusion_flags(spec.dataset_root)
     test_set = eval_set(dataset, "test", flags)  # fail early on a dataset without test
     val_set = eval_set(dataset, "val") if dataset.split("val") else None
+    # the published protocol selects on test; ours on val (never test)
+    select_set = test_set if cfg.select_on == "test" else val_set
 
     _seed_everything(stable_seed(cfg.seed, "init") % (1 << 63))
     options = model_options_for(spec.model, dataset.format.name, spec.model_options)
@@ -322,7 +312,7 @@ def run_training(spec: RunSpec, out: Path, *, resume: bool = False,
     train_captions = [c for r in pairs_probe for c in r.captions]
     model = build_for_run(spec.model, num_classes, options, train_captions).to(device)
     pairs = TrainPairs(dataset, model.image_size, model.image_mean, model.image_std,
-                       aug=cfg.augment, seed=cfg.seed)
+                       aug=cfg.augment, seed=cfg.seed, interpolation=model.image_interpolation)
     optimizer = build_optimizer(model, cfg)
     steps_per_epoch = len(train_loader(pairs, batch_size=cfg.batch_size, epoch=0, seed=cfg.seed,
                                        rank=world.rank, world=world.size))
@@ -379,8 +369,8 @@ def run_training(spec: RunSpec, out: Path, *, resume: bool = False,
                               epoch, device, world, progress)
         val_metrics = None
         is_last = epoch == cfg.epochs
-        if val_set is not None and (epoch % cfg.eval_every == 0 or is_last):
-            val_metrics = evaluate(model, val_set, device=device, amp=cfg.amp,
+        if select_set is not None and (epoch % cfg.eval_every == 0 or is_last):
+            val_metrics = evaluate(model, select_set, device=device, amp=cfg.amp,
                                    batch_size=cfg.eval_batch_size, query_chunk=cfg.query_chunk,
                                    workers=cfg.workers, progress=progress and world.is_main,
                                    compile_similarity=cfg.compile_similarity).t2i
@@ -389,11 +379,12 @@ def run_training(spec: RunSpec, out: Path, *, resume: bool = False,
                 if world.is_main:
                     save_checkpoint(ckpt_dir / "best.pt", {"model": model.state_dict(),
                                                            "epoch": epoch})
-        elif val_set is None and is_last and world.is_main:
+        elif select_set is None and is_last and world.is_main:
             best_epoch = epoch
             save_checkpoint(ckpt_dir / "best.pt", {"model": model.state_dict(), "epoch": epoch})
         history.append(_history_row(epoch, losses, scheduler.get_last_lr()[0],
-                                    time.perf_counter() - epoch_started, val_metrics))
+                                    time.perf_counter() - epoch_started, val_metrics,
+                                    cfg.select_on))
         if world.is_main:
             save_checkpoint(ckpt_dir / "last.pt", {
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(),
@@ -404,7 +395,8 @@ def run_training(spec: RunSpec, out: Path, *, resume: bool = False,
             results.write_history(run / "history.csv", history)
         postfix = {k: f"{v:.3f}" for k, v in losses.items()}
         if val_metrics:
-            postfix[f"val {cfg.select_metric}"] = f"{val_metrics[cfg.select_metric]:.1f}"
+            postfix[f"{cfg.select_on} {cfg.select_metric}"] = (
+                f"{val_metrics[cfg.select_metric]:.1f}")
         epochs_bar.set_postfix(postfix)
         dist.barrier()
     epochs_bar.close()
@@ -418,19 +410,15 @@ def run_training(spec: RunSpec, out: Path, *, resume: bool = False,
                           batch_size=cfg.eval_batch_size, query_chunk=cfg.query_chunk,
                           i2t=cfg.i2t, workers=cfg.workers, progress=progress and world.is_main,
                           compile_similarity=cfg.compile_similarity)
-    if val_set is not None:
-        selection = {"split": "val", "rule": f"best val {cfg.select_metric} over the evaluated "
-                     "epochs (ties: earlier epoch); never test", "metric": cfg.select_metric,
-                     "epoch": best_epoch, "score": best_score}
-    else:
-        selection = {"split": "none", "rule": "no val split: the last epoch (the schedule runs "
-                     "to its end; test is never used for selection)", "metric": None,
-                     "epoch": best_epoch, "score": None}
+    selection = selection_record(cfg.select_on, cfg.select_metric, val_set is not None,
+                                 best_epoch, best_score)
     record = {
         "format": results.RESULT_FORMAT, "version": results.RESULT_VERSION,
         "dataset": spec.dataset, "dataset_root": str(spec.dataset_root),
         "dataset_format": dataset.format.name, "model": spec.model, "seed": cfg.seed,
         "preset": spec.preset, **evaluation.record(), "selection": selection,
+        "protocol": {"select_on": cfg.select_on, "icfg_split": cfg.icfg_split,
+                     "published": cfg.select_on == "test"},
         "epochs": cfg.epochs, "checkpoint": "checkpoints/best.pt",
         "train_seconds": round(train_seconds, 3), "eval_seconds": round(evaluation.seconds, 3),
         "num_test_ids": test_set.num_ids, "chance_r1": 100.0 / test_set.num_ids,
@@ -488,6 +476,7 @@ def _train_epoch(train_model, model, pairs, optimizer, scheduler, scaler, cfg: T
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         scaler.step(optimizer)
         scaler.update()
+        model.after_optimizer_step()  # e.g. clamp CLIP's stored logit scale, as open_clip
         scheduler.step()
         steps += 1
         for key, value in named.items():

@@ -32,6 +32,7 @@ from models.methods.clip import CLIPBaseline, CLIPConfig
 from models.methods.cmpm import CMPM, CMPMConfig
 from models.methods.irra import IRRA, IRRAConfig
 from models.methods.mgcc import FUSIONS, MGCC, MGCC_PAPER_RATIOS, MGCCConfig, table3_variants
+from models.methods.mgcc_release import MGCCRelease, MGCCReleaseConfig
 
 
 @dataclass(frozen=True)
@@ -63,12 +64,25 @@ FAMILIES: dict[str, Family] = {
     "cmpm": Family(CMPMConfig, CMPM, {"backbone": "tiny", **TINY_TWO_TOWER}),
     "baseline": Family(MultiGranularityConfig, MultiGranularity,
                        {"backbone": "tiny", **TINY_TWO_TOWER}),
+    "mgcc-release": Family(MGCCReleaseConfig, MGCCRelease, {"backbone": "tiny"}),
 }
+
+#: Models that take the MGCC paper's per-dataset token-selection ratios by default (MGCC,
+#: its architecture variants and the paper's Baseline1/Baseline2).
+MGCC_DATASET_RATIO_MODELS = ("mgcc", "mgcc-b16-384", "mgcc-release", "baseline1", "baseline2")
 
 
 def _entries() -> dict[str, ModelEntry]:
     entries = {
-        "mgcc": ModelEntry("mgcc", "MGCC: S_I-T + S_P-W + S_P-T + S_I-W, AF fusion (paper)"),
+        "mgcc": ModelEntry("mgcc", "MGCC as the paper: ViT-B/32 224x224, 49 patches, m=25, "
+                           "768-d, S_I-T + S_P-W + S_P-T + S_I-W, AF fusion"),
+        "mgcc-b16-384": ModelEntry(
+            "mgcc", "MGCC on IRRA's input: ViT-B/16 384x128, 192 patches, all words, CLIP's "
+                    "512-d joint space", {"backbone": "ViT-B-16", "feature_space": "joint",
+                                          "max_words": None}),
+        "mgcc-release": ModelEntry(
+            "mgcc-release", "MGCC as its release builds it: learnable identity-initialised "
+                            "fusion matrices, 25 words by attention (shifted by one token)"),
     }
     for name, components in table3_variants().items():
         pretty = " + ".join(f"S_{c[0].upper()}-{c[1:].upper()}" for c in components)

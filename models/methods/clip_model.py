@@ -7,9 +7,8 @@ from it; :class:`GlobalRetrievalModel` adds retrieval by the cosine of the globa
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import math
+from collections.abc import Iterable
 
 import torch
 import torch.nn.functional as F
@@ -68,6 +67,12 @@ class CLIPRetrievalModel(RetrievalModel):
 
     def finalize_config(self, config: ModelConfig) -> None:
         config.quick_gelu = self.backbone.quick_gelu
+
+    def reference_parameter_names(self) -> dict[str, str]:
+        """``backbone.clip.X`` is ``base_model.X`` in IRRA's code (the same OpenAI CLIP keys)."""
+        return {name: "base_model." + name.removeprefix("backbone.clip.")
+                if name.startswith("backbone.clip.") else name
+                for name, _ in self.named_parameters()}
 
 
 class GlobalRetrievalModel(CLIPRetrievalModel):
