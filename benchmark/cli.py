@@ -71,6 +71,15 @@ def main() -> None:
 @click.option("--select-metric", type=click.Choice(["R@1", "Rsum", "mAP"]), default=None,
               help="Val metric that picks the checkpoint (default R@1).")
 @click.option("--eval-every", type=int, default=None)
+@click.option("--select-on", type=click.Choice(["val", "test"]), default=None,
+              help="Split that picks the checkpoint: val (default; never test) or test (the "
+                   "published releases' protocol; recorded and marked in every table).")
+@click.option("--icfg-split", type=click.Choice(["irra", "mgcc-code"]), default=None,
+              help="ICFG-PEDES test split: irra (all 19,848 test images, default) or mgcc-code "
+                   "(the MGCC release: first 10,000 test entries; the rest become val).")
+@click.option("--dry-run", is_flag=True,
+              help="Resolve and print the configuration of every (model, dataset, seed) as "
+                   "JSON; train nothing.")
 @click.option("--device", type=str, default=None, help="auto, cpu, cuda or cuda:N.")
 @click.option("--amp", "amp", flag_value="bf16", default=None,
               help="Mixed precision (bf16) on CUDA; see --amp-dtype.")
@@ -90,17 +99,21 @@ def main() -> None:
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @user_errors
 def run_cmd(models_, datasets, seeds, preset, epochs, batch_size, lr, optimizer, warmup_epochs,
-            grad_clip, select_metric, eval_every, device, amp, amp_dtype, workers, backbone,
-            pretrained, model_opt, i2t, out, resume, demo_ids, quiet) -> None:
+            grad_clip, select_metric, eval_every, select_on, icfg_split, dry_run, device, amp,
+            amp_dtype, workers, backbone, pretrained, model_opt, i2t, out, resume, demo_ids,
+            quiet) -> None:
     """Train every (model, dataset, seed), evaluate it and print the leaderboard.
 
     Writes runs/<dataset>/<model>/seed<k>/ (config.json, env.json, history.csv, metrics.json,
     checkpoints/). The checkpoint is selected on val (never test); without val (ICFG-PEDES), the
-    last epoch. Multi-GPU: launch with torchrun (one process per GPU).
+    last epoch. --select-on test selects on test as the published releases do (recorded, and
+    marked "selected on test, as published" in every table). Multi-GPU: launch with torchrun
+    (one process per GPU).
 
     \b
     Example:
       bench run --models mgcc,irra
+      bench run --models mgcc,irra --preset paper --dry-run
       bench run --models mgcc,irra,clip --preset paper --seeds 1,2,3 \\
           --datasets Occluded-CUHK-PEDES=data/occ-cuhk,Occluded-RSTPReid=data/occ-rstp
       torchrun --nproc_per_node 4 -m benchmark.cli run --models mgcc --preset paper \\
@@ -111,6 +124,24 @@ def run_cmd(models_, datasets, seeds, preset, epochs, batch_size, lr, optimizer,
     names = [m.strip() for m in models_.split(",") if m.strip()]
     runner.check_models(names)
     demo = datasets is None
+    overrides = {
+        "epochs": epochs, "batch_size": batch_size, "lr": lr, "optimizer": optimizer,
+        "warmup_epochs": warmup_epochs, "grad_clip": grad_clip, "select_metric": select_metric,
+        "eval_every": eval_every, "device": device, "amp": amp_dtype or amp, "workers": workers,
+        "i2t": i2t, "backbone": backbone, "pretrained": pretrained, "select_on": select_on,
+        "icfg_split": icfg_split, **_parse_model_opts(model_opt),
+    }
+    if dry_run:
+        import json
+
+        from benchmark.dry_run import describe_runs
+
+        targets = ([(runner.DEMO_LABEL, None)] if demo else runner.parse_datasets(datasets))
+        records = describe_runs(names, targets, _int_list(seeds, "--seeds"),
+                                preset=preset or ("tiny" if demo else "paper"),
+                                overrides=overrides)
+        click.echo(json.dumps(records, indent=2))
+        return
     if demo:
         preset = preset or "tiny"
         click.echo("No --datasets: the embedded demo (synthetic data, tiny random-init models; "
@@ -120,13 +151,6 @@ def run_cmd(models_, datasets, seeds, preset, epochs, batch_size, lr, optimizer,
     else:
         preset = preset or "paper"
         pairs = runner.parse_datasets(datasets)
-    overrides = {
-        "epochs": epochs, "batch_size": batch_size, "lr": lr, "optimizer": optimizer,
-        "warmup_epochs": warmup_epochs, "grad_clip": grad_clip, "select_metric": select_metric,
-        "eval_every": eval_every, "device": device, "amp": amp_dtype or amp, "workers": workers,
-        "i2t": i2t, "backbone": backbone, "pretrained": pretrained,
-        **_parse_model_opts(model_opt),
-    }
     finished = runner.run_benchmark(
         names, pairs, _int_list(seeds, "--seeds"), preset=preset, overrides=overrides,
         out=out, resume=resume, progress=not quiet, log=click.echo)
@@ -224,6 +248,10 @@ def table_cmd(runs, fmt, with_paper, out) -> None:
     Example:
       bench table runs/ --format md --with-paper
       bench table runs/ --format csv --out table2.csv
+
+    With --with-paper: compare with the published rows only runs on datasets occluded by
+    `ogor generate --protocol mgcc-code` (Table 2 was measured on the MGCC release's
+    occlusions) and trained with `bench run --select-on test` (the releases select on test).
     """
     from benchmark import leaderboard, results
     from toreid.io import atomic_write_bytes
@@ -232,6 +260,13 @@ def table_cmd(runs, fmt, with_paper, out) -> None:
     if not found and not with_paper:
         raise ToreidError(f"{runs}: no finished run (no metrics.json) found")
     text = leaderboard.render(leaderboard.build_table(found, with_paper=with_paper), fmt)
+    if with_paper:  # the note stays out of CSV/LaTeX bodies, so they remain machine-readable
+        from benchmark.protocol import COMPARE_NOTE
+
+        if fmt == "md":
+            text += "\n" + COMPARE_NOTE + "\n"
+        else:
+            click.echo(COMPARE_NOTE, err=True)
     if out:
         atomic_write_bytes(out, text.encode("utf-8"))
     else:

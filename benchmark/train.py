@@ -229,11 +229,14 @@ def model_options_for(model_name: str, dataset_format: str, options: dict[str, A
     MGCC's token-selection ratios depend on the dataset (paper: CUHK-PEDES (0.3, 0.4),
     ICFG-PEDES (0.4, 0.5), RSTPReid (0.5, 0.5)); the table lives in the models package
     (``models.methods.mgcc.MGCC_PAPER_RATIOS``, keyed by dataset format) and applies to
-    ``mgcc`` itself and to ``baseline1`` / ``baseline2`` (MGCC's model on other backbones,
-    Table 2's backbone ablation), not to ablation variants, which carry their own ratios.
+    ``mgcc``, its architecture variants and ``baseline1`` / ``baseline2`` (MGCC's model on
+    other backbones, Table 2's backbone ablation): ``models.registry.MGCC_DATASET_RATIO_MODELS``;
+    not to ablation variants, which carry their own ratios.
     """
+    from models.registry import MGCC_DATASET_RATIO_MODELS
+
     resolved = dict(options)
-    if model_name in ("mgcc", "baseline1", "baseline2"):
+    if model_name in MGCC_DATASET_RATIO_MODELS:
         from models.methods.mgcc import MGCC_PAPER_RATIOS
 
         ratios = MGCC_PAPER_RATIOS.get(dataset_format)

@@ -176,6 +176,32 @@ def _make_config(family: str, values: dict[str, Any]) -> ModelConfig:
     return config_cls(**{**values, "family": family})
 
 
+def model_config(name: str, **overrides: Any) -> ModelConfig:
+    """The resolved config ``build_model(name, **overrides)`` would build, without building
+    it (no weights are read or downloaded): for dry runs and listings."""
+    if name not in MODELS:
+        raise ModelError(f"unknown model '{name}'; valid models: {', '.join(list_models())}")
+    entry = MODELS[name]
+    return _make_config(entry.family, {**entry.defaults, **overrides, "name": name})
+
+
+def describe_architecture(config: ModelConfig) -> dict[str, Any]:
+    """What a config builds, from the configs alone: image size, patch grid, feature width,
+    word cap. Empty for backbones that are not open_clip CLIPs."""
+    from models.methods.clip_model import clip_architecture
+
+    arch = clip_architecture(config.backbone, config.image_size)
+    if not arch:
+        return {}
+    feature_dim = arch["embed_dim"]
+    if getattr(config, "feature_space", "joint") == "vision":
+        feature_dim = arch["vision_width"]
+    arch["feature_dim"] = feature_dim
+    if hasattr(config, "max_words"):
+        arch["max_words"] = config.max_words
+    return arch
+
+
 def build_model(name: str, **overrides: Any) -> RetrievalModel:
     """Build a registered model, e.g. ``build_model("mgcc", backbone="tiny", num_classes=10)``.
 

@@ -22,14 +22,20 @@ class CLIPConfig(ModelConfig):
     """CLIP baseline.
 
     Attributes:
-        loss_reduction: "sum" of the two InfoNCE directions (as MGCC's paper) or "mean".
+        loss_reduction: "sum" of the two InfoNCE directions (as MGCC's paper) or "mean" (as
+            IRRA's ``compute_itc``, its CLIP fine-tuning baseline).
+        temperature: ``None`` learns CLIP's logit scale; a number fixes the logits at
+            ``cos / temperature`` and freezes the scale (IRRA's baseline: 0.02).
     """
 
     family: str = "clip"
     loss_reduction: str = "sum"
+    temperature: float | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.temperature is not None and not float(self.temperature) > 0:
+            raise ModelError(f"temperature must be positive, got {self.temperature}")
         if self.loss_reduction not in ("sum", "mean"):
             raise ModelError(f"unknown loss_reduction '{self.loss_reduction}'; valid: sum, mean")
 
@@ -38,6 +44,16 @@ class CLIPBaseline(GlobalRetrievalModel):
     """Global features only; similarity is their cosine."""
 
     config: CLIPConfig
+
+    def __init__(self, config: CLIPConfig) -> None:
+        super().__init__(config)
+        if config.temperature is not None:  # a fixed scale: CLIP's learnable one is unused
+            self.backbone.clip.logit_scale.requires_grad_(False)
+
+    def logit_scale(self) -> Tensor:
+        if self.config.temperature is None:
+            return super().logit_scale()
+        return self.backbone.clip.logit_scale.new_tensor(1.0 / float(self.config.temperature))
 
     def forward(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         image = self.encode_images(batch["images"])

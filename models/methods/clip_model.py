@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from models.base import ModelConfig, RetrievalModel, drop_tokens
-from models.encoders.clip import Backbone
+from models.encoders.clip import BACKBONE_PRESETS, TINY_MODEL_CFG, Backbone
 from models.features import ImageFeatures, TextFeatures
 
 # The logit scale is CLIP's learnable temperature, at most 100 as CLIP and open_clip keep it.
@@ -25,6 +25,25 @@ from models.features import ImageFeatures, TextFeatures
 # the value sits above the bound, and OpenAI's stored 4.6052 (exp = 100.03) does: the scale
 # would then never move.
 MAX_LOGIT_SCALE = 100.0
+
+
+def clip_architecture(backbone: str, image_size: tuple[int, int] | None = None) -> dict:
+    """Image size, patch grid and widths of a CLIP backbone preset, from open_clip's config
+    (nothing is built); empty for a name that is not a CLIP preset."""
+    import open_clip
+
+    preset = BACKBONE_PRESETS.get(backbone)
+    if preset is None:
+        return {}
+    cfg = TINY_MODEL_CFG if preset.open_clip_name == "tiny" else open_clip.get_model_config(
+        preset.open_clip_name)
+    size = tuple(int(v) for v in (image_size or preset.image_size))
+    patch = int(cfg["vision_cfg"]["patch_size"])
+    grid = (size[0] // patch, size[1] // patch)
+    return {"backbone": backbone, "open_clip": preset.open_clip_name, "image_size": list(size),
+            "patch_size": patch, "grid": list(grid), "num_patches": grid[0] * grid[1],
+            "vision_width": int(cfg["vision_cfg"]["width"]),
+            "text_width": int(cfg["text_cfg"]["width"]), "embed_dim": int(cfg["embed_dim"])}
 
 
 class CLIPRetrievalModel(RetrievalModel):
