@@ -24,15 +24,19 @@ from ogor.datasets import Dataset, Record, get_format
 from tests.benchmark.helpers import make_color_dataset
 
 
-def _dry_run(models: str) -> dict[str, dict]:
+def _dry_run(models: str, *extra: str) -> dict[str, dict]:
     result = CliRunner().invoke(main, ["run", "--preset", "paper", "--dry-run", "--models",
-                                       models])
+                                       models, *extra])
     assert result.exit_code == 0, result.output
     return {r["model"]: r for r in json.loads(result.output)}
 
 
 def test_dry_run_of_the_paper_preset_shows_the_papers_settings() -> None:
     runs = _dry_run("mgcc,irra")
+    published = _dry_run("clip", "--select-on", "test", "--icfg-split", "mgcc-code")["clip"]
+    assert (published["train"]["select_on"], published["train"]["icfg_split"]) == (
+        "test", "mgcc-code")
+    assert published["model_config"]["temperature"] == 0.02
     mgcc = runs["mgcc"]
     arch, cfg, opt = mgcc["architecture"], mgcc["train"], mgcc["optimizer"]
     assert arch["open_clip"] == "ViT-B-32" and arch["image_size"] == [224, 224]
@@ -97,8 +101,19 @@ def test_irra_optimizer_groups_are_irras_parameter_by_parameter() -> None:
     assert got["cross_attn.in_proj_bias"] == pytest.approx((2 * lr, 0.0))
     assert got["mlm_head.fc.bias"] == pytest.approx((5 * lr, 0.0))
     assert got["classifier.weight"] == pytest.approx((5 * lr, wd))
-    groups = {(round(g["lr"] / lr, 6), g["weight_decay"]) for g in optimizer.param_groups}
-    assert groups == {(1.0, wd), (2.0, 0.0), (5.0, wd), (5.0, 0.0)}
+    groups = {(round(g["lr"] / lr, 6), g["weight_decay"]): g["members"]
+              for g in optimizer.param_groups}
+    assert set(groups) == {(1.0, wd), (2.0, 0.0), (5.0, wd), (5.0, 0.0)}
+    assert groups[(5.0, 0.0)] == ["mlm_head.dense.bias", "mlm_head.ln.bias", "mlm_head.fc.bias",
+                                  "classifier.bias"]
+    assert [n for n in groups[(1.0, wd)] if not n.startswith("base_model.")] == [
+        "ln_pre_t.weight", "ln_pre_i.weight", "ln_post.weight"]
+    block = [f"cross_modal_transformer.resblocks.{i}.{p}" for i in range(4)
+             for p in ("ln_1.weight", "attn.in_proj_weight", "attn.out_proj.weight",
+                       "ln_2.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")]
+    assert groups[(5.0, wd)] == ["cross_attn.in_proj_weight", "cross_attn.out_proj.weight",
+                                 *block, "mlm_head.dense.weight", "mlm_head.ln.weight",
+                                 "mlm_head.fc.weight", "classifier.weight"]
     assert optimizer.defaults["eps"] == 1e-3
 
 
