@@ -75,7 +75,7 @@ def test_similarity_reductions_run_in_float32_under_autocast() -> None:
 @pytest.mark.parametrize("name", ["mgcc", "irra", "clip"])
 def test_amp_and_fp32_losses_agree(name) -> None:
     """bf16 autocast (CPU) vs fp32 on a tiny model: the encoders run in bf16 (about 3 digits),
-    the reductions in fp32; the losses agree within 3% (relative) + 0.02."""
+    the reductions in fp32; the losses agree within 1% (measured: at most 0.14%)."""
     torch.manual_seed(0)
     model = build_model(name, backbone="tiny", num_classes=3).eval()
     batch = _batch(model)
@@ -87,7 +87,7 @@ def test_amp_and_fp32_losses_agree(name) -> None:
             mixed = model(batch)
     for key in full:
         assert mixed[key].dtype == torch.float32
-        assert mixed[key].item() == pytest.approx(full[key].item(), rel=0.03, abs=0.02)
+        assert mixed[key].item() == pytest.approx(full[key].item(), rel=0.01)
 
 
 def test_irra_position_embedding_resize_is_bilinear_from_the_stored_grid(tmp_path) -> None:
