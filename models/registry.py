@@ -1,9 +1,12 @@
 """Model names -> (family, config defaults); ``build_model`` and ``build_model_from_config``.
 
-Variants are configurations of three families, never copies of code:
+Variants are configurations of a few families, never copies of code:
 
-* ``mgcc``: all four similarities with AF fusion (no token selection by default: the ratios are
-  per dataset, see :data:`models.methods.mgcc.MGCC_PAPER_RATIOS` and the ``mgcc-cuhk`` etc. names).
+* ``mgcc``: the paper's model (ViT-B/32 at 224x224, m = 25 words, 768-d) with all four
+  similarities and AF fusion (no token selection by default: the ratios are per dataset, see
+  :data:`models.methods.mgcc.MGCC_PAPER_RATIOS` and the ``mgcc-cuhk`` etc. names).
+* ``mgcc-b16-384``: the same on IRRA's input (ViT-B/16 at 384x128) in CLIP's joint space.
+* ``mgcc-release`` (family ``mgcc-release``): the MGCC release's architecture.
 * ``mgcc-<components>``: every component subset in canonical order sit, spw, spt, siw
   (Table 3 rows: ``mgcc-sit``, ``mgcc-spw``, ``mgcc-spt``, ``mgcc-siw``, ``mgcc-sit-spw``,
   ``mgcc-spt-siw``; the others exist too).
@@ -66,6 +69,10 @@ FAMILIES: dict[str, Family] = {
                        {"backbone": "tiny", **TINY_TWO_TOWER}),
     "mgcc-release": Family(MGCCReleaseConfig, MGCCRelease, {"backbone": "tiny"}),
 }
+
+#: Values of fields added after runs were recorded, for configs that predate them: an ``mgcc``
+#: config without ``feature_space`` was trained in CLIP's joint space.
+LEGACY_DEFAULTS: dict[str, dict[str, Any]] = {"mgcc": {"feature_space": "joint"}}
 
 #: Models that take the MGCC paper's per-dataset token-selection ratios by default (MGCC,
 #: its architecture variants and the paper's Baseline1/Baseline2).
@@ -234,6 +241,8 @@ def build_model_from_config(
     else:
         raise ModelError(f"a model config must be a dict, got {type(config).__name__}")
     family = values.get("family")
+    for key, value in LEGACY_DEFAULTS.get(str(family), {}).items():
+        values.setdefault(key, value)
     if family not in FAMILIES:
         raise ModelError(f"model config has unknown family '{family}'; valid: "
                          f"{', '.join(FAMILIES)}")

@@ -179,3 +179,11 @@ def test_mgcc_release_text_slots_and_identity_initialised_matrices() -> None:
         paper = component_similarities(text, image, model.config.components)
     for name in release:
         torch.testing.assert_close(release[name], paper[name], rtol=1e-5, atol=1e-6)
+
+
+def test_an_mgcc_config_recorded_before_feature_space_rebuilds_in_the_joint_space() -> None:
+    from models import build_model_from_config
+
+    old = {"family": "mgcc", "name": "mgcc", "backbone": "tiny", "max_words": None}
+    model = build_model_from_config(old)
+    assert model.config.feature_space == "joint" and model.text_projection is None
