@@ -1,4 +1,4 @@
-"""Optimiser and learning-rate schedule, with rules that reproduce a released recipe exactly.
+"""Optimiser parameter rules that reproduce a released recipe exactly.
 
 The default rules (:func:`benchmark.train.build_optimizer`) give each model's ``encoder`` and
 ``new`` groups their learning rates. IRRA's code (``solver/build.py``, read to learn) decides
@@ -22,14 +22,10 @@ x2): reproduced, because the rules apply to IRRA's own names
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
-if TYPE_CHECKING:  # pragma: no cover
-    from benchmark.train import TrainConfig
-
-OPTIMIZERS = ("adam", "adamw")
 OPTIMIZER_RULES = ("groups", "irra")
 SCHEDULE_UNITS = ("step", "epoch")
 
@@ -70,63 +66,13 @@ def irra_param_groups(model: torch.nn.Module, cfg: Any) -> list[dict[str, Any]]:
     return list(groups.values())
 
 
-def _is_bias_like(name: str, param: torch.nn.Parameter) -> bool:
-    return param.ndim <= 1 or name.endswith(".bias")
-
-
-def build_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """Adam/AdamW over the model's ``encoder`` and ``new`` groups, biases split off.
-
-    The groups come from ``model.parameter_groups()``; each is split into weights and biases
-    (1-d tensors: biases, norms, embeddings' scales). ``cfg.optimizer_rules == "irra"``
-    replaces all of this with IRRA's per-name rules (:func:`benchmark.optim.irra_param_groups`).
-    """
-    cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
-    if cfg.optimizer_rules == "irra":
-        return cls(irra_param_groups(model, cfg), lr=cfg.lr, eps=cfg.adam_eps)
-    names = {id(p): n for n, p in model.named_parameters()}
-    groups = []
-    for group_name, params in model.parameter_groups().items():
-        mult = cfg.lr_new_mult if group_name == "new" else 1.0
-        weights = [p for p in params if p.requires_grad and not _is_bias_like(names[id(p)], p)]
-        biases = [p for p in params if p.requires_grad and _is_bias_like(names[id(p)], p)]
-        bias_wd = cfg.weight_decay if cfg.bias_weight_decay is None else cfg.bias_weight_decay
-        if weights:
-            groups.append({"params": weights, "lr": cfg.lr * mult,
-                           "weight_decay": cfg.weight_decay, "name": f"{group_name}.weight"})
-        if biases:
-            groups.append({"params": biases, "lr": cfg.lr * mult * cfg.bias_lr_mult,
-                           "weight_decay": bias_wd, "name": f"{group_name}.bias"})
-    return cls(groups, lr=cfg.lr, eps=cfg.adam_eps)
-
-
-def lr_lambda(cfg: TrainConfig, steps_per_epoch: int):
-    """Per-step factor: linear warm-up from ``warmup_factor``, then cosine to 0 at the end.
-
-    With ``schedule_unit == "epoch"`` the factor is constant within an epoch and follows IRRA's
-    ``LRSchedulerWithWarmup`` stepped once per epoch: epoch ``e`` (1-based) of ``E`` with ``W``
-    warm-up epochs uses ``k = e - 1``: ``f + (1 - f) * k / W`` while ``k < W``, then
-    ``0.5 * (1 + cos(pi * (k - W) / (E - W)))`` (so the last epoch is not at 0).
-    """
-    warm = cfg.warmup_epochs * steps_per_epoch
-    total = cfg.epochs * steps_per_epoch
-
-    def per_epoch(step: int) -> float:
-        k = step // max(1, steps_per_epoch)
-        if k < cfg.warmup_epochs:
-            alpha = k / cfg.warmup_epochs
-            return cfg.warmup_factor * (1 - alpha) + alpha
-        ratio = (k - cfg.warmup_epochs) / max(1, cfg.epochs - cfg.warmup_epochs)
-        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, ratio)))
-
-    if cfg.schedule_unit == "epoch":
-        return per_epoch
-
-    def factor(step: int) -> float:
-        if step < warm:
-            alpha = step / max(1, warm)
-            return cfg.warmup_factor * (1 - alpha) + alpha
-        progress = (step - warm) / max(1, total - warm)
-        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-
-    return factor
+def irra_epoch_factor(epoch_index: int, epochs: int, warmup_epochs: int,
+                      warmup_factor: float) -> float:
+    """IRRA's ``LRSchedulerWithWarmup`` (linear warm-up, cosine, stepped once per epoch) for
+    the 0-based ``epoch_index``: ``f + (1 - f) * k / W`` while ``k < W``, then
+    ``0.5 * (1 + cos(pi * (k - W) / (E - W)))``."""
+    if epoch_index < warmup_epochs:
+        alpha = epoch_index / warmup_epochs
+        return warmup_factor * (1 - alpha) + alpha
+    ratio = (epoch_index - warmup_epochs) / max(1, epochs - warmup_epochs)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, ratio)))
