@@ -30,7 +30,6 @@ another architecture is refused with the first mismatching key).
 
 from __future__ import annotations
 
-import pickle
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -38,6 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from models.encoders.resnet import load_matching, read_state_dict
 from models.errors import ModelError
 
 PAD_ID = 0
@@ -151,8 +151,9 @@ class TextCNN(nn.Module):
             self.embedding.weight[rows] = vectors[rows].to(self.embedding.weight)
 
     def load_weights(self, path: str | Path) -> None:
-        """Load a state dict file saved from a text CNN of this architecture (strict)."""
-        load_state_dict_file(self, path)
+        """Load a state dict file saved from a text CNN of this architecture (strictly: another
+        architecture is refused with one line naming the file and the first mismatching key)."""
+        load_matching(self, read_state_dict(Path(path)), str(path))
 
 
 def shift_positions(tokens: Tensor, generator: torch.Generator | None = None) -> Tensor:
@@ -246,36 +247,3 @@ def _check_header_dim(path: Path, header: list[str], dim: int) -> int:
                          f"embedding has {dim} (set embed_dim={file_dim})")
     return count
 
-
-def load_state_dict_file(module: nn.Module, path: str | Path) -> None:
-    """Strictly load a ``torch.save``-d state dict file into ``module``.
-
-    Raises:
-        ModelError: missing or unreadable file, or a state dict of another architecture (the
-            message names the file and the first missing, unexpected or mis-shaped key).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise ModelError(f"weights file not found: {path}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, pickle.UnpicklingError, EOFError, OSError) as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ModelError(f"{path}: not a readable weights file ({first})") from None
-    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise ModelError(f"{path}: not a state dict")
-    expected = module.state_dict()
-    for key, value in expected.items():
-        if key not in state:
-            raise ModelError(f"{path}: not weights of this architecture (missing key '{key}')")
-        if not isinstance(state[key], Tensor) or state[key].shape != value.shape:
-            shape = tuple(getattr(state[key], "shape", ()))
-            raise ModelError(f"{path}: not weights of this architecture (key '{key}' has shape "
-                             f"{shape}, expected {tuple(value.shape)})")
-    unexpected = [key for key in state if key not in expected]
-    if unexpected:
-        raise ModelError(f"{path}: not weights of this architecture (unexpected key "
-                         f"'{unexpected[0]}')")
-    module.load_state_dict(state)

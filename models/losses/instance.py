@@ -10,14 +10,17 @@ does), because several images of one person share descriptions; this module foll
 choice: the labels are the person ids, and passing per-pair ids instead gives the "each pair is
 a class" form with the same code.
 
-Each modality's cross-entropy is averaged over the batch and returned separately, because
-Dual-Path weights them separately (its CUHK-PEDES code: image 1, text 0.5 in stage II).
+It is :func:`models.losses.identity_loss` with the classifier fixed to be shared; each
+modality's cross-entropy is averaged over the batch and returned separately, because Dual-Path
+weights them separately (its CUHK-PEDES code: image 1, text 0.5 in stage II).
 """
 
 from __future__ import annotations
 
 import torch.nn.functional as F
 from torch import Tensor
+
+from models.losses.identity import identity_loss
 
 
 def instance_loss(
@@ -38,4 +41,4 @@ def instance_loss(
     bias = None if bias is None else bias.float()
     image_logits = F.linear(image.float(), weight, bias)
     text_logits = F.linear(text.float(), weight, bias)
-    return F.cross_entropy(image_logits, labels), F.cross_entropy(text_logits, labels)
+    return identity_loss(image_logits, labels=labels), identity_loss(text_logits, labels=labels)

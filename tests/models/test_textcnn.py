@@ -81,7 +81,7 @@ def test_weights_round_trip_through_a_file(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("blocks", "vocab", "key"), [
     (((16, 32, 1), (32, 64, 2)), 20, "missing key 'blocks.2"),
-    (TINY_BLOCKS, 30, "key 'embedding.weight' has shape (30, 8)"),
+    (TINY_BLOCKS, 30, "key 'embedding.weight' has shape (30, 8), expected (20, 8)"),
 ])
 def test_weights_of_another_architecture_are_refused(tmp_path: Path, blocks, vocab, key) -> None:
     file = tmp_path / "other.pt"

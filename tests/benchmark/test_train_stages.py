@@ -1,0 +1,44 @@
+"""Trainer pieces a staged method needs: the ``set_epoch`` hook, SGD, a step schedule."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+import torch
+
+from benchmark.train import RunSpec, TrainConfig, build_optimizer, lr_lambda, run_training
+from models import build_model, tiny_options
+from tests.benchmark.helpers import make_color_dataset
+
+
+def test_step_schedule_multiplies_the_lr_at_each_milestone() -> None:
+    cfg = TrainConfig(epochs=6, lr_milestones=[2, 4], lr_gamma=0.1)
+    factor = lr_lambda(cfg, steps_per_epoch=10)
+    assert [factor(s) for s in (0, 19, 20, 39, 40, 59)] == pytest.approx(
+        [1.0, 1.0, 0.1, 0.1, 0.01, 0.01])
+
+
+def test_sgd_with_nesterov_momentum_and_group_learning_rates() -> None:
+    model = build_model("dpath", num_classes=3, **tiny_options("dpath"))
+    cfg = TrainConfig(optimizer="sgd", lr=1e-4, lr_new_mult=1000.0, momentum=0.9)
+    cfg.validate()
+    optimizer = build_optimizer(model, cfg)
+    assert isinstance(optimizer, torch.optim.SGD)
+    lrs = {g["name"]: g["lr"] for g in optimizer.param_groups}
+    assert lrs["encoder.weight"] == pytest.approx(1e-4) and lrs["new.weight"] == pytest.approx(0.1)
+    assert all(g["nesterov"] and g["momentum"] == 0.9 for g in optimizer.param_groups)
+
+
+def test_the_trainer_moves_dpath_from_stage_one_to_stage_two(tmp_path) -> None:
+    root = make_color_dataset(tmp_path / "root", ids=8, views=2,
+                              splits={"train": 4, "val": 0, "test": 4})
+    cfg = TrainConfig(epochs=2, batch_size=4, lr=1e-3, lr_new_mult=1.0, optimizer="sgd",
+                      device="cpu", seed=1)
+    spec = RunSpec(model="dpath", dataset="colors", dataset_root=root, train=cfg,
+                   model_options={"backbone": "tiny", "stage1_epochs": 1}, preset="test")
+    run_training(spec, tmp_path / "runs", progress=False)
+    rows = list(csv.DictReader((tmp_path / "runs" / "colors" / "dpath" / "seed1" /
+                                "history.csv").open()))
+    assert rows[0]["loss/ranking"] == "" and float(rows[0]["loss/instance_text"]) > 0
+    assert float(rows[1]["loss/ranking"]) > 0
