@@ -42,3 +42,20 @@ def test_the_trainer_moves_dpath_from_stage_one_to_stage_two(tmp_path) -> None:
                                 "history.csv").open()))
     assert rows[0]["loss/ranking"] == "" and float(rows[0]["loss/instance_text"]) > 0
     assert float(rows[1]["loss/ranking"]) > 0
+
+
+def test_dpath_presets_resolve_to_its_paper_recipe_and_a_tiny_one() -> None:
+    from benchmark.runner import make_train_config
+    from models.methods.dpath import DPathConfig
+
+    cfg, options = make_train_config("paper", "dpath", seed=1, overrides={})
+    cfg.validate()
+    assert (cfg.optimizer, cfg.batch_size, cfg.epochs, cfg.lr_milestones) == ("sgd", 32, 241, [220])
+    assert cfg.lr * cfg.lr_new_mult == pytest.approx(0.1)
+    config = DPathConfig(**options)  # every model option is a field of the config
+    assert (config.backbone, config.pretrained, config.stage1_epochs) == (
+        "resnet50", "IMAGENET1K_V1", 180)
+    cfg, options = make_train_config("tiny", "dpath", seed=1, overrides={})
+    cfg.validate()
+    assert DPathConfig(**options).backbone == "tiny"
+    assert 0 < options["stage1_epochs"] < cfg.epochs
