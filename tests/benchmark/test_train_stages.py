@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import csv
+import json
 
 import pytest
 import torch
+from click.testing import CliRunner
 
+from benchmark.cli import main
 from benchmark.train import RunSpec, TrainConfig, build_optimizer, lr_lambda, run_training
 from models import build_model, tiny_options
 from tests.benchmark.helpers import make_color_dataset
@@ -37,11 +40,18 @@ def test_the_trainer_moves_dpath_from_stage_one_to_stage_two(tmp_path) -> None:
                       device="cpu", seed=1)
     spec = RunSpec(model="dpath", dataset="colors", dataset_root=root, train=cfg,
                    model_options={"backbone": "tiny", "stage1_epochs": 1}, preset="test")
-    run_training(spec, tmp_path / "runs", progress=False)
-    rows = list(csv.DictReader((tmp_path / "runs" / "colors" / "dpath" / "seed1" /
-                                "history.csv").open()))
+    record = run_training(spec, tmp_path / "runs", progress=False)
+    run = tmp_path / "runs" / "colors" / "dpath" / "seed1"
+    rows = list(csv.DictReader((run / "history.csv").open()))
     assert rows[0]["loss/ranking"] == "" and float(rows[0]["loss/instance_text"]) > 0
     assert float(rows[1]["loss/ranking"]) > 0
+    # the run's config.json and best.pt rebuild the model that was evaluated
+    result = CliRunner().invoke(main, ["eval", "--run", str(run), "--quiet",
+                                       "--json-out", str(tmp_path / "eval.json")])
+    assert result.exit_code == 0, result.output
+    again = json.loads((tmp_path / "eval.json").read_text())["test"]
+    assert again["R@1"] == pytest.approx(record["test"]["R@1"])
+    assert again["mAP"] == pytest.approx(record["test"]["mAP"])
 
 
 def test_dpath_presets_resolve_to_its_paper_recipe_and_a_tiny_one() -> None:
