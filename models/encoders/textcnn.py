@@ -14,12 +14,12 @@ the released code pads), so no position ever sees the padding after the caption:
 a caption do not depend on how far it is padded. The max-pool takes only valid positions.
 
 Tokens for token-level methods: the last stage's positions, each summarising the words its
-strided windows cover (4 consecutive words per position with the paper's blocks, one per word
-with stride-1 blocks). ``mask`` marks positions covering at least one real word. The token score
-(the role attention plays for ViTs, used to rank tokens for selection) is the share of the
-pooled feature's channels whose maximum comes from that position: a max-pooled network's own
-measure of how much each position contributes to the global feature. It sums to 1 over the
-valid positions and carries no gradient.
+strided windows cover (with the paper's two stride-2 blocks, position 0 holds word 0 and position
+j > 0 words 4j-3 .. 4j; with stride-1 blocks, one position per word). ``mask`` marks positions
+covering at least one real word. The token score (the role attention plays for ViTs, used to
+rank tokens for selection) is the share of the pooled feature's channels whose maximum comes
+from that position: a max-pooled network's own measure of how much each position contributes
+to the global feature. It sums to 1 over the valid positions and carries no gradient.
 
 Weights: the text CNN has no public pretrained weights beyond its word vectors.
 :func:`read_word_vectors` reads word2vec files (the text format, and the binary format of

@@ -132,3 +132,15 @@ def test_word_vector_file_errors_name_the_file(tmp_path: Path) -> None:
         read_word_vectors(text, ["<pad>", "red"], 300)
     with pytest.raises(ModelError, match="GoogleNews-vectors-negative300.bin"):
         read_word_vectors(tmp_path / "absent.bin", ["<pad>"], 300)
+
+
+def test_the_paper_network_has_14_positions_of_2048_channels_for_56_words() -> None:
+    from models.encoders.textcnn import PAPER_BLOCKS, PAPER_MAX_WORDS
+
+    assert len(PAPER_BLOCKS) == 3 + 4 + 6 + 1
+    cnn = TextCNN(50, blocks=PAPER_BLOCKS).eval()
+    with torch.no_grad():
+        pooled, tokens, mask, _ = cnn(padded([[3, 4, 5, 6, 7, 8]], PAPER_MAX_WORDS))
+    assert pooled.shape == (1, 2048) and tokens.shape == (1, 14, 2048)
+    # position 0 covers word 0, position j > 0 words 4j-3 .. 4j: 6 words reach position 2
+    assert mask[0].tolist() == [True] * 3 + [False] * 11
