@@ -65,7 +65,7 @@ def main() -> None:
 @click.option("--epochs", type=int, default=None)
 @click.option("--batch-size", type=int, default=None)
 @click.option("--lr", type=float, default=None)
-@click.option("--optimizer", type=click.Choice(["adam", "adamw"]), default=None)
+@click.option("--optimizer", type=click.Choice(["adam", "adamw", "sgd"]), default=None)
 @click.option("--warmup-epochs", type=int, default=None)
 @click.option("--grad-clip", type=float, default=None)
 @click.option("--select-metric", type=click.Choice(["R@1", "Rsum", "mAP"]), default=None,

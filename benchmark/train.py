@@ -48,7 +48,7 @@ from ogor.datasets import read_dataset
 from toreid.errors import ToreidError
 from toreid.io import atomic_write_bytes, atomic_write_json, read_json, stable_seed
 
-OPTIMIZERS = ("adam", "adamw")
+OPTIMIZERS = ("adam", "adamw", "sgd")
 SELECT_ON = ("val", "test")
 AMP_MODES = ("off", "bf16", "fp16")
 SELECT_METRICS = ("R@1", "Rsum", "mAP")
@@ -66,10 +66,14 @@ class TrainConfig:
         bias_lr_mult: multiplier for biases (IRRA: x2).
         weight_decay: weight decay of weights.
         bias_weight_decay: weight decay of biases and norms (IRRA: 0); ``None`` = weight_decay.
-        optimizer: ``adam`` or ``adamw``.
+        optimizer: ``adam``, ``adamw`` or ``sgd`` (with ``momentum``, Nesterov; Dual-Path).
+        momentum: SGD momentum (ignored by Adam).
         adam_eps: Adam epsilon (IRRA: 1e-3).
         warmup_epochs: linear warm-up from ``warmup_factor * lr`` (IRRA: 5 epochs, 0.1).
         warmup_factor: the warm-up's starting fraction of the lr.
+        lr_milestones: epochs after which the lr is multiplied by ``lr_gamma`` (a step schedule
+            instead of the cosine; Dual-Path); empty: cosine.
+        lr_gamma: the step schedule's factor.
         grad_clip: max global grad norm; ``None`` disables clipping.
         amp: ``off``, ``bf16`` or ``fp16`` (CUDA only; fp16 uses a GradScaler).
         seed: the run's seed (model init, order, augmentation).
@@ -101,9 +105,12 @@ class TrainConfig:
     weight_decay: float = 0.0
     bias_weight_decay: float | None = None
     optimizer: str = "adam"
+    momentum: float = 0.9
     adam_eps: float = 1e-8
     warmup_epochs: int = 0
     warmup_factor: float = 0.1
+    lr_milestones: list[int] = field(default_factory=list)
+    lr_gamma: float = 0.1
     grad_clip: float | None = None
     amp: str = "off"
     seed: int = 1
@@ -192,9 +199,8 @@ def build_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Opt
     (1-d tensors: biases, norms, embeddings' scales). ``cfg.optimizer_rules == "irra"``
     replaces all of this with IRRA's per-name rules (:func:`benchmark.optim.irra_param_groups`).
     """
-    cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
     if cfg.optimizer_rules == "irra":
-        return cls(irra_param_groups(model, cfg), lr=cfg.lr, eps=cfg.adam_eps)
+        return _make_optimizer(irra_param_groups(model, cfg), cfg)
     names = {id(p): n for n, p in model.named_parameters()}
     groups = []
     for group_name, params in model.parameter_groups().items():
@@ -208,11 +214,21 @@ def build_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Opt
         if biases:
             groups.append({"params": biases, "lr": cfg.lr * mult * cfg.bias_lr_mult,
                            "weight_decay": bias_wd, "name": f"{group_name}.bias"})
+    return _make_optimizer(groups, cfg)
+
+
+def _make_optimizer(groups: list[dict[str, Any]], cfg: TrainConfig) -> torch.optim.Optimizer:
+    """SGD (Nesterov when there is momentum), Adam or AdamW over ready parameter groups."""
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum,
+                               nesterov=cfg.momentum > 0)
+    cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
     return cls(groups, lr=cfg.lr, eps=cfg.adam_eps)
 
 
 def lr_lambda(cfg: TrainConfig, steps_per_epoch: int):
-    """Per-step factor: linear warm-up from ``warmup_factor``, then cosine to 0 at the end.
+    """Per-step factor: linear warm-up from ``warmup_factor``, then cosine to 0 at the end (or,
+    with ``lr_milestones``, ``lr_gamma`` to the power of the milestones passed).
 
     With ``schedule_unit == "epoch"`` the factor is constant within an epoch and follows IRRA's
     ``LRSchedulerWithWarmup`` stepped once per epoch: epoch ``e`` (1-based) of ``E`` with ``W``
@@ -230,6 +246,9 @@ def lr_lambda(cfg: TrainConfig, steps_per_epoch: int):
         if step < warm:
             alpha = step / max(1, warm)
             return cfg.warmup_factor * (1 - alpha) + alpha
+        if cfg.lr_milestones:
+            passed = sum(step >= m * steps_per_epoch for m in cfg.lr_milestones)
+            return cfg.lr_gamma ** passed
         progress = (step - warm) / max(1, total - warm)
         return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
@@ -421,6 +440,8 @@ def run_training(spec: RunSpec, out: Path, *, resume: bool = False,
     for epoch in epochs_bar:
         epoch_started = time.perf_counter()
         torch.manual_seed(stable_seed(cfg.seed, f"torch/{epoch}") % (1 << 63))
+        if hasattr(model, "set_epoch"):  # models whose losses follow a schedule (Dual-Path)
+            model.set_epoch(epoch)
         losses = _train_epoch(train_model, model, pairs, optimizer, scheduler, scaler, cfg,
                               epoch, device, world, progress)
         val_metrics = None

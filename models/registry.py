@@ -16,6 +16,7 @@ Variants are configurations of a few families, never copies of code:
 * ``cmpm`` (RN50 + Bi-LSTM, CMPM + CMPC) and ``baseline1`` (the ``baseline`` family: MGCC's
   multi-granularity model on RN50 + Bi-LSTM; other encoder pairs are other configs of it);
   ``baseline2``: the same family on CLIP's image tower + BERT.
+* ``dpath``: Dual-Path (:mod:`models.methods.dpath`).
 
 Any config field can be overridden: ``build_model("mgcc", fusion="max-mean", rho_image=0.3)``.
 """
@@ -33,6 +34,7 @@ from models.errors import ModelError
 from models.methods.baseline import MultiGranularity, MultiGranularityConfig
 from models.methods.clip import CLIPBaseline, CLIPConfig
 from models.methods.cmpm import CMPM, CMPMConfig
+from models.methods.dpath import DPath, DPathConfig
 from models.methods.irra import IRRA, IRRAConfig
 from models.methods.mgcc import FUSIONS, MGCC, MGCC_PAPER_RATIOS, MGCCConfig, table3_variants
 from models.methods.mgcc_release import MGCCRelease, MGCCReleaseConfig
@@ -68,6 +70,7 @@ FAMILIES: dict[str, Family] = {
     "baseline": Family(MultiGranularityConfig, MultiGranularity,
                        {"backbone": "tiny", **TINY_TWO_TOWER}),
     "mgcc-release": Family(MGCCReleaseConfig, MGCCRelease, {"backbone": "tiny"}),
+    "dpath": Family(DPathConfig, DPath, {"backbone": "tiny", "vocabulary": TINY_WORDS}),
 }
 
 #: Values of fields added after runs were recorded, for configs that predate them: an ``mgcc``
@@ -116,6 +119,8 @@ def _entries() -> dict[str, ModelEntry]:
         "baseline", "Baseline2 (M): MGCC's multi-granularity model on CLIP image + BERT text",
         {"image_encoder": "clip", "backbone": "ViT-B-32-224", "text_encoder": "bert",
          "bert": "bert-base-uncased", "bert_max_length": 27, "embed_dim": 768})
+    entries["dpath"] = ModelEntry("dpath", "Dual-Path: ResNet-50 + residual text CNN, instance "
+                                  "loss (stage I) then + ranking loss (stage II)")
     return entries
 
 

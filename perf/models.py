@@ -61,6 +61,9 @@ CONFIGS: list[tuple[str, str, dict]] = [
     ("baseline2 rho=(0.3,0.4)", "baseline2", {
         "backbone": "ViT-B-32-224", "bert": "tiny", "bert_architecture": BERT_BASE_ARCHITECTURE,
         "rho_image": 0.3, "rho_text": 0.4}),
+    # Dual-Path at its own input size (224x224 ResNet-50, 56-word text CNN); --backbone tiny
+    # makes it tiny like the others
+    ("dpath", "dpath", {"backbone": "resnet50"}),
 ]
 
 # Paper Table 4: (T ms/query, M GB) without selection -> with the dataset's ratios.

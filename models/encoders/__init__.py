@@ -6,4 +6,5 @@
 ``clip_image``: CLIP's image tower alone (for CLIP + another text encoder).
 ``bert``: Hugging Face BERT with its own WordPiece tokenizer (the vocabulary travels in the
 checkpoint).
+``textcnn``: Dual-Path's deep residual text CNN over word embeddings (word2vec files readable).
 """

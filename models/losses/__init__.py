@@ -7,10 +7,17 @@ weights.
 * :mod:`models.losses.contrastive`: :func:`info_nce` (CLIP, MGCC) and IRRA's :func:`sdm_loss`.
 * :mod:`models.losses.cmpm`: :func:`cmpm_loss` and :func:`cmpc_loss` (Zhang & Lu, ECCV 2018).
 * :mod:`models.losses.identity`: :func:`identity_loss` (ID / instance classification).
+* :mod:`models.losses.ranking`: the bidirectional ranking (triplet) loss with hardest
+  negatives, :func:`ranking_loss` (Dual-Path stage II, VSE++).
+* :mod:`models.losses.instance`: Dual-Path's :func:`instance_loss` (the ID loss through one
+  classifier shared by the image and the text features, each modality's term returned apart).
 """
 
 from models.losses.cmpm import cmpc_loss, cmpm_loss
 from models.losses.contrastive import info_nce, sdm_loss
 from models.losses.identity import identity_loss
+from models.losses.instance import instance_loss
+from models.losses.ranking import ranking_loss, ranking_loss_from_scores
 
-__all__ = ["cmpc_loss", "cmpm_loss", "identity_loss", "info_nce", "sdm_loss"]
+__all__ = ["cmpc_loss", "cmpm_loss", "identity_loss", "info_nce", "instance_loss", "ranking_loss",
+           "ranking_loss_from_scores", "sdm_loss"]

@@ -105,4 +105,4 @@ def test_warmup_then_cosine_schedule():
 
 def test_bad_training_option_is_one_line_error():
     with pytest.raises(ToreidError, match="optimizer"):
-        TrainConfig(optimizer="sgd").validate()
+        TrainConfig(optimizer="rmsprop").validate()

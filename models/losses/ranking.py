@@ -1,0 +1,72 @@
+"""The bidirectional ranking (triplet) loss with hardest negatives (VSE++; Dual-Path stage II).
+
+For a batch of matched image/text pairs with similarity ``s(i, j)`` of image ``i`` and text ``j``,
+each pair ``i`` is an anchor twice:
+
+* image anchor: ``[margin - s(i, i) + s(i, j)]_+`` over the texts ``j`` of other persons;
+* text anchor:  ``[margin - s(i, i) + s(j, i)]_+`` over the images ``j`` of other persons.
+
+``hardest=True`` keeps, per anchor, only the largest hinge (the hardest negative of the batch,
+Faghri et al., VSE++, 2018), which is the form Dual-Path's journal version uses (Zheng et al.,
+TOMM 2020, Eq. for L_rank, margin alpha = 1); ``hardest=False`` averages the hinges over all
+negatives instead (the "sum of hinges" form, scaled so that the loss does not grow with the
+batch). Pairs of the same person are never negatives: a person-search batch often holds two
+captions or two images of one identity, and pushing those apart would fight the instance loss.
+
+Reduction: the two directions are added and averaged over the anchors of the batch. VSE++ and
+Dual-Path's released code sum over the batch, but MatConvNet (Dual-Path's framework) divides
+the gradients by the batch size, so the mean is what it optimises; the mean also keeps the loss
+weight independent of the batch size.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def ranking_loss_from_scores(
+    scores: Tensor, pids: Tensor | None = None, margin: float = 1.0, hardest: bool = True,
+) -> Tensor:
+    """The ranking loss of a square score matrix.
+
+    Args:
+        scores: ``[B, B]`` similarities, rows images, columns texts; ``scores[i, i]`` is the
+            matched pair ``i``.
+        pids: ``[B]`` person ids; same-id pairs are excluded from the negatives. ``None``: only
+            the diagonal is positive (each pair its own class).
+        margin: the hinge margin (Dual-Path: 1 on cosine similarities).
+        hardest: max over negatives (VSE++) or mean over negatives.
+    """
+    scores = scores.float()
+    batch = scores.shape[0]
+    if scores.shape != (batch, batch):
+        raise ValueError(f"scores must be square, got {tuple(scores.shape)}")
+    if pids is None:
+        same = torch.eye(batch, dtype=torch.bool, device=scores.device)
+    else:
+        same = pids.view(-1, 1) == pids.view(1, -1)
+    positive = scores.diagonal()
+    # image anchor i against text j (row i); text anchor j against image i (column j)
+    cost_texts = (margin - positive.view(-1, 1) + scores).clamp(min=0).masked_fill(same, 0.0)
+    cost_images = (margin - positive.view(1, -1) + scores).clamp(min=0).masked_fill(same, 0.0)
+    if hardest:
+        per_image = cost_texts.max(dim=1).values
+        per_text = cost_images.max(dim=0).values
+    else:
+        negatives = (~same).sum(dim=1).clamp(min=1)
+        per_image = cost_texts.sum(dim=1) / negatives
+        per_text = cost_images.sum(dim=0) / negatives  # ``same`` is symmetric
+    return per_image.mean() + per_text.mean()
+
+
+def ranking_loss(
+    image: Tensor, text: Tensor, pids: Tensor | None = None, margin: float = 1.0,
+    hardest: bool = True,
+) -> Tensor:
+    """The ranking loss on the cosine similarity of ``[B, D]`` image and text features of
+    matched pairs (row ``i`` with row ``i``); see :func:`ranking_loss_from_scores`."""
+    scores = F.normalize(image.float(), dim=-1) @ F.normalize(text.float(), dim=-1).t()
+    return ranking_loss_from_scores(scores, pids, margin=margin, hardest=hardest)
+
