@@ -97,11 +97,19 @@ def main() -> None:
 @click.option("--demo-ids", type=int, default=None,
               help="Identities of the synthetic demo dataset (default 260: 52 test ids).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option("--train-dataset", default=None,
+              help="Crossings: NAME=ROOT to train on (instead of --datasets) ...")
+@click.option("--eval-datasets", default=None,
+              help="... and NAME=ROOT[,...] to evaluate the trained runs on as well (the "
+                   "train -> test matrix of `bench table`).")
+@click.option("--log", "log_to", type=click.Choice(["tensorboard"]), default=None,
+              help="Also log each epoch live (needs the optional extra: pip install "
+                   "'toreid[tensorboard]').")
 @user_errors
 def run_cmd(models_, datasets, seeds, preset, epochs, batch_size, lr, optimizer, warmup_epochs,
             grad_clip, select_metric, eval_every, select_on, icfg_split, dry_run, device, amp,
             amp_dtype, workers, backbone, pretrained, model_opt, i2t, out, resume, demo_ids,
-            quiet) -> None:
+            quiet, train_dataset=None, eval_datasets=None, log_to=None) -> None:
     """Train every (model, dataset, seed), evaluate it and print the leaderboard.
 
     Writes runs/<dataset>/<model>/seed<k>/ (config.json, env.json, history.csv, metrics.json,
@@ -123,6 +131,14 @@ def run_cmd(models_, datasets, seeds, preset, epochs, batch_size, lr, optimizer,
 
     names = [m.strip() for m in models_.split(",") if m.strip()]
     runner.check_models(names)
+    crossings = _crossing_pairs(datasets, train_dataset, eval_datasets)
+    if crossings:
+        datasets = train_dataset
+    hook = None
+    if log_to == "tensorboard":
+        from benchmark.live_log import tensorboard_hook
+
+        hook = tensorboard_hook()
     demo = datasets is None
     overrides = {
         "epochs": epochs, "batch_size": batch_size, "lr": lr, "optimizer": optimizer,
@@ -153,13 +169,25 @@ def run_cmd(models_, datasets, seeds, preset, epochs, batch_size, lr, optimizer,
         pairs = runner.parse_datasets(datasets)
     finished = runner.run_benchmark(
         names, pairs, _int_list(seeds, "--seeds"), preset=preset, overrides=overrides,
-        out=out, resume=resume, progress=not quiet, log=click.echo)
+        out=out, resume=resume, progress=not quiet, log=click.echo,
+        **({"epoch_hook": hook} if hook else {}))
     from benchmark import dist
 
     if not dist.current().is_main:
         return
+    if crossings:
+        from benchmark.crossings import evaluate_crossings
+
+        for run in finished:
+            evaluate_crossings(run.path, crossings, device=overrides["device"] or "auto",
+                               progress=not quiet)
     click.echo("")
     click.echo(runner.leaderboard_text(finished, "md"), nl=False)
+    if crossings:
+        from benchmark.crossings import crossing_matrix, to_markdown
+
+        click.echo("")
+        click.echo(to_markdown(crossing_matrix(finished)), nl=False)
     chance = runner.chance_line(finished)
     if chance:
         click.echo(f"Chance level: {chance}.")
@@ -167,6 +195,22 @@ def run_cmd(models_, datasets, seeds, preset, epochs, batch_size, lr, optimizer,
         click.echo("These numbers come from SYNTHETIC data and TINY RANDOM-INIT models trained "
                    "for minutes: they show that the pipeline learns, not how the paper's models "
                    "perform.")
+
+
+def _crossing_pairs(datasets: str | None, train: str | None,
+                    evals: str | None) -> list[tuple[str, Path]]:
+    """The ``--eval-datasets`` pairs; refuses options that do not go together."""
+    from benchmark import runner
+
+    if train is None and evals is None:
+        return []
+    if datasets is not None:
+        raise ToreidError("--train-dataset replaces --datasets: give one or the other")
+    if train is None or evals is None:
+        raise ToreidError("--train-dataset and --eval-datasets go together")
+    if len(runner.parse_datasets(train)) != 1:
+        raise ToreidError("--train-dataset: give exactly one NAME=ROOT")
+    return runner.parse_datasets(evals)
 
 
 @main.command("eval")
@@ -267,6 +311,10 @@ def table_cmd(runs, fmt, with_paper, out) -> None:
             text += "\n" + COMPARE_NOTE + "\n"
         else:
             click.echo(COMPARE_NOTE, err=True)
+    from benchmark import crossings
+
+    if fmt == "md" and crossings.has_crossings(found):
+        text += "\n" + crossings.to_markdown(crossings.crossing_matrix(found))
     if out:
         atomic_write_bytes(out, text.encode("utf-8"))
     else:
@@ -317,6 +365,93 @@ def query_cmd(text, run_path, dataset_root, split, topk, out, device) -> None:
     if ranking.query_pid is None:
         click.echo("(free text: not a caption of the split, so no true matches are marked)")
     click.echo(f"wrote {out}")
+
+
+def _float_list(text: str, option: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ToreidError(f"{option}: expected comma-separated numbers, got {text!r}") from None
+    if not values:
+        raise ToreidError(f"{option}: no value given")
+    return values
+
+
+@main.command("robustness")
+@click.option("--run", "runs", type=click.Path(path_type=Path, exists=True, file_okay=False),
+              multiple=True, required=True, help="A run folder (repeatable: one line per run).")
+@click.option("--source", type=click.Path(path_type=Path, exists=True, file_okay=False),
+              required=True, help="The CLEAN dataset root whose split is occluded on the fly.")
+@click.option("--ratios", default="0,0.25,0.5,0.75,1.0", show_default=True,
+              help="Occlusion ratios of the sweep.")
+@click.option("--seeds", default="0,1,2", show_default=True, help="Generation seeds.")
+@click.option("--protocol", default="paper", show_default=True, help="ogor generate protocol.")
+@click.option("--oil", type=click.Path(path_type=Path), default=None,
+              help="Occlusion library (default: the embedded one).")
+@click.option("--split", default="test", show_default=True)
+@click.option("--fraction-bins", default="0,0.1,0.2,0.3,0.4,0.6,1.0", show_default=True,
+              help="Bin edges of the measured occluded fraction of the query's own image.")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Output folder (default: <first run>/robustness).")
+@click.option("--device", default="auto", show_default=True)
+@click.option("--batch-size", type=int, default=128, show_default=True)
+@click.option("--query-chunk", type=int, default=512, show_default=True)
+@click.option("--quiet", is_flag=True)
+@user_errors
+def robustness_cmd(runs, source, ratios, seeds, protocol, oil, split, fraction_bins, out, device,
+                   batch_size, query_chunk, quiet) -> None:
+    """Evaluate runs on occluded versions of a clean split: a ratio sweep over generation
+    seeds (mean ± std), and per position set, class and occluded-fraction bin.
+
+    Occluded versions are made with ogor and cached under $TOREID_CACHE (never in the source).
+    Writes robustness.json, robustness.csv and PNG + SVG plots.
+
+    \b
+    Example:
+      bench robustness --run runs/demo-occluded/mgcc/seed1 --run runs/demo-occluded/irra/seed1 \\
+          --source ~/.cache/toreid/demo-v1-ids260-views4-seed0/clean --seeds 0,1,2
+    """
+    from benchmark.robustness import SweepConfig, evaluate_robustness, write_outputs
+
+    config = SweepConfig(
+        ratios=tuple(_float_list(ratios, "--ratios")), seeds=tuple(_int_list(seeds, "--seeds")),
+        protocol=protocol, oil=oil, split=split,
+        fraction_edges=tuple(_float_list(fraction_bins, "--fraction-bins")),
+        batch_size=batch_size, query_chunk=query_chunk)
+    record = evaluate_robustness(list(runs), source, config, device=device, progress=not quiet,
+                                 log=click.echo)
+    out = out or Path(runs[0]) / "robustness"
+    for path in write_outputs(record, out):
+        click.echo(f"wrote {path}")
+
+
+@main.command("report")
+@click.argument("runs", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("--out", type=click.Path(path_type=Path), required=True,
+              help="Folder of the report (index.html, images embedded).")
+@click.option("--robustness", "robustness", type=click.Path(path_type=Path, exists=True),
+              multiple=True, help="Extra robustness.json (or its folder); those under RUNS are "
+              "found anyway.")
+@click.option("--queries", type=int, default=3, show_default=True,
+              help="Sample test captions per run shown as ranked strips.")
+@click.option("--topk", type=int, default=8, show_default=True)
+@click.option("--device", default="auto", show_default=True)
+@user_errors
+def report_cmd(runs, out, robustness, queries, topk, device) -> None:
+    """One static HTML page (no server, no network): leaderboard with the paper's rows,
+    train -> test matrix, robustness plots, training curves, ranked strips, occlusion previews.
+
+    \b
+    Example:
+      bench report runs/ --out report/     # then open report/index.html in any browser
+    """
+    from benchmark.report import build_report
+
+    if queries < 0 or topk < 1:
+        raise ToreidError(f"--queries must be >= 0 and --topk >= 1 (got {queries}, {topk})")
+    path = build_report(runs, out, robustness=robustness, queries=queries, topk=topk,
+                        device=device)
+    click.echo(f"wrote {path}")
 
 
 @main.command("ls")

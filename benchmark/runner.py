@@ -155,6 +155,7 @@ def run_benchmark(
     resume: bool = False,
     progress: bool = True,
     log=print,
+    epoch_hook=None,
 ) -> list[results.RunResult]:
     """Train and evaluate every (model, dataset, seed); return the finished results.
 
@@ -175,7 +176,8 @@ def run_benchmark(
                                model_options=options, preset=preset)
                 log(f"== {model} on {label} (seed {seed}, preset {preset}) -> "
                     f"{results.run_dir(out, label, model, seed)}")
-                record = run_training(spec, out, resume=resume, progress=progress)
+                record = run_training(spec, out, resume=resume, progress=progress,
+                                      epoch_hook=epoch_hook)
                 if record is not None:
                     test = record["test"]
                     log(f"   test R@1 {test['R@1']:.2f}  R@5 {test['R@5']:.2f}  "

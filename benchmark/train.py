@@ -352,7 +352,8 @@ def _history_row(epoch: int, losses: dict[str, float], lr: float, seconds: float
 
 
 def run_training(spec: RunSpec, out: Path, *, resume: bool = False,
-                 progress: bool = True, stop_after: int | None = None) -> dict[str, Any] | None:
+                 progress: bool = True, stop_after: int | None = None,
+                 epoch_hook: Any = None) -> dict[str, Any] | None:
     """Train, select, evaluate and write one run folder; return the ``metrics.json`` record.
 
     Args:
@@ -363,6 +364,8 @@ def run_training(spec: RunSpec, out: Path, *, resume: bool = False,
         progress: show progress bars.
         stop_after: stop after this many epochs without evaluating on test (to simulate an
             interruption in tests); returns ``None`` then.
+        epoch_hook: called on the main process as ``epoch_hook(run_folder, history_row)``
+            after every epoch (live logging, e.g. ``bench run --log tensorboard``).
     """
     cfg = spec.train
     cfg.validate()
@@ -470,6 +473,8 @@ def run_training(spec: RunSpec, out: Path, *, resume: bool = False,
                 "best_epoch": best_epoch, "history": history,
             })
             results.write_history(run / "history.csv", history)
+            if epoch_hook is not None:
+                epoch_hook(run, history[-1])
         postfix = {k: f"{v:.3f}" for k, v in losses.items()}
         if val_metrics:
             postfix[f"{cfg.select_on} {cfg.select_metric}"] = (

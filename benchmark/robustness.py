@@ -1,0 +1,403 @@
+"""``bench robustness``: how retrieval degrades as occlusion grows, and which occluders hurt most.
+
+For trained runs and a clean source dataset, this evaluates every run on a family of occluded
+versions of the source's test split, made on the fly by :func:`ogor.generate.generate_dataset`:
+
+* **ratio sweep**: the share of occluded test images goes 0, 0.25, 0.5, 0.75, 1.0 (default),
+  each over several generation seeds; every point is the mean ± sample std over the seeds.
+* **breakdowns** of one occluded version: the test queries are grouped by the occluder pasted
+  on the query's *own* image (the gallery image its caption describes, one of its positives):
+  by position set (``up`` / ``middle`` / ``bottom``), by class, and by the manifest's measured
+  occluded fraction of that image (bins). Queries whose image was left clean form the group
+  ``clean``.
+
+"The whole", precisely: for one run, one ratio ``r`` and the seeds ``S``, the whole is the
+pooled set of every test query of every occluded version ``(r, s), s in S`` (``len(S) x Q``
+queries). The groups of a breakdown partition that pool, and R@K, AP and INP are means of
+per-query values, so ``sum_g n_g * M_g / sum_g n_g == M_whole`` (exactly, up to float rounding)
+for R@K, mAP, mINP and Rsum. ``M_whole`` itself equals the sweep's mean over seeds at ``r``,
+because every seed has the same ``Q`` queries. Each group also carries the std over seeds of
+its per-seed value (over the seeds where the group is not empty).
+
+Caching: the test split is copied once (images hard-linked where possible) into
+``<cache>/robustness/<format>-<split>-<sha12 of the source annotation>/source``, and each occluded
+version into a sibling folder named by the fingerprint of its recipe (source annotation sha256,
+split, protocol, ratio, seed, occlusion library fingerprint, ogor version). The cache is
+``$TOREID_CACHE`` or ``~/.cache/toreid``; nothing is ever written inside the source.
+At ratio 0 no image is occluded and the copy holds the source's bytes in the source's order,
+so the ratio-0 point equals ``bench eval`` on the clean test split exactly (tested).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmark.metrics import QueryStats, summarize
+from ogor.errors import ToreidError
+
+ROBUSTNESS_FORMAT = "toreid-robustness"
+ROBUSTNESS_VERSION = 1
+METRICS: tuple[str, ...] = ("R@1", "R@5", "R@10", "mAP", "mINP", "Rsum")
+SETS: tuple[str, ...] = ("up", "middle", "bottom")
+CLEAN = "clean"
+DEFAULT_RATIOS: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
+DEFAULT_SEEDS: tuple[int, ...] = (0, 1, 2)
+#: Edges of the occluded-fraction bins: ``0`` exactly (clean), then ``(e_i, e_i+1]``, last to 1.
+DEFAULT_FRACTION_EDGES: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.6, 1.0)
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """What to generate and how to evaluate.
+
+    Attributes:
+        ratios: occlusion ratios of the sweep, each in [0, 1].
+        seeds: generation seeds; each (ratio, seed) is one occluded version.
+        protocol: the ``ogor generate`` protocol (``paper`` uses the ratio).
+        oil: occlusion library folder (default: the embedded library).
+        split: the split evaluated (queries and gallery), ``test``.
+        fraction_edges: bin edges of the measured occluded fraction (see the module doc).
+        batch_size, query_chunk: as ``bench eval`` (defaults equal, so ratio 0 matches it).
+    """
+
+    ratios: tuple[float, ...] = DEFAULT_RATIOS
+    seeds: tuple[int, ...] = DEFAULT_SEEDS
+    protocol: str = "paper"
+    oil: Path | None = None
+    split: str = "test"
+    fraction_edges: tuple[float, ...] = DEFAULT_FRACTION_EDGES
+    batch_size: int = 128
+    query_chunk: int = 512
+
+    def validate(self) -> None:
+        if not self.ratios:
+            raise ToreidError("--ratios: no ratio given")
+        bad = [r for r in self.ratios if not 0.0 <= r <= 1.0]
+        if bad:
+            raise ToreidError(f"--ratios: ratio {bad[0]} is outside [0, 1]")
+        if not self.seeds:
+            raise ToreidError("--seeds: no seed given")
+        edges = list(self.fraction_edges)
+        if len(edges) < 2 or edges[0] != 0.0 or edges != sorted(set(edges)):
+            raise ToreidError(f"--fraction-bins: edges must rise from 0, got {edges}")
+
+
+# --------------------------------------------------------------------------------------------
+# The cached datasets
+# --------------------------------------------------------------------------------------------
+
+
+def _fingerprint(recipe: dict[str, Any]) -> str:
+    text = json.dumps(recipe, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def split_copy(source: Path, split: str, cache: Path) -> Path:
+    """A dataset root holding only ``split`` of ``source`` (same records, same order, same
+    bytes), built once in the cache and moved into place when complete."""
+    from ogor.datasets import read_dataset
+    from ogor.io import sha256_file
+
+    source = Path(source)
+    if Path(cache).resolve().is_relative_to(source.resolve()):
+        raise ToreidError(f"{cache}: the cache is inside the source dataset {source}; set "
+                          "TOREID_CACHE elsewhere (nothing is written inside a source)")
+    dataset = read_dataset(source)
+    records = dataset.split(split)
+    if not records:
+        present = ", ".join(dataset.splits_present()) or "none"
+        raise ToreidError(f"{dataset.annotation_path}: dataset has no '{split}' split (splits "
+                          f"present: {present})")
+    sha = sha256_file(dataset.annotation_path)
+    base = Path(cache) / "robustness" / f"{dataset.format.name}-{split}-{sha[:12]}"
+    done = base / "source"
+    if dataset.format.annotation_path(done).is_file() if done.is_dir() else False:
+        return done
+    partial = base / f"source.partial-{os.getpid()}"
+    shutil.rmtree(partial, ignore_errors=True)
+    for record in records:
+        _link_or_copy(dataset.image_file(record), partial / dataset.format.image_dir /
+                      record.image_path)
+    dataset.format.write(records, partial, dataset.annotation_path.name)
+    shutil.rmtree(done, ignore_errors=True)
+    os.replace(partial, done)
+    return done
+
+
+def occluded_version(subset: Path, ratio: float, seed: int, config: SweepConfig,
+                     library_fingerprint: str) -> Path:
+    """The occluded version ``(ratio, seed)`` of ``subset``, generated once per recipe."""
+    from ogor import __version__
+    from ogor.datasets import detect_format
+    from ogor.generate import generate_dataset
+    from ogor.io import sha256_file
+    from ogor.manifest import MANIFEST_NAME
+
+    recipe = {
+        "source_annotation_sha256": sha256_file(detect_format(subset).annotation_path(subset)),
+        "split": config.split, "protocol": config.protocol, "ratio": float(ratio),
+        "seed": int(seed), "library": library_fingerprint, "ogor": __version__,
+    }
+    out = subset.parent / f"occluded-r{ratio:g}-s{seed}-{_fingerprint(recipe)[:12]}"
+    if not (out / MANIFEST_NAME).is_file():
+        generate_dataset(subset, out, oil=config.oil, ratio=ratio, protocol=config.protocol,
+                         seed=seed, overwrite=True)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Grouping queries by the occluder on their own image
+# --------------------------------------------------------------------------------------------
+
+
+def fraction_bin_labels(edges: Sequence[float]) -> list[str]:
+    """``0 (clean)`` then ``(a, b]`` for each pair of edges."""
+    return ["0 (clean)"] + [f"({a:g}, {b:g}]" for a, b in zip(edges[:-1], edges[1:],
+                                                                strict=True)]
+
+
+def image_groups(manifest: dict[str, Any], paths: Sequence[str],
+                 edges: Sequence[float]) -> dict[str, list[str]]:
+    """Per gallery image (``paths`` in gallery order): its set, class and fraction-bin label."""
+    from ogor.manifest import image_row
+
+    rows = {item["path"]: image_row(item) for item in manifest["images"]}
+    labels = fraction_bin_labels(edges)
+    sets, classes, bins = [], [], []
+    for path in paths:
+        row = rows[path]
+        sets.append(row.position_set if row.occluded else CLEAN)
+        classes.append(row.class_name if row.occluded else CLEAN)
+        fraction = float(row.fraction or 0.0)
+        if fraction <= 0.0:
+            bins.append(labels[0])
+        else:
+            index = int(np.searchsorted(np.asarray(edges[1:]), fraction, side="left"))
+            bins.append(labels[1 + min(index, len(labels) - 2)])
+    return {"set": sets, "class": classes, "fraction": bins}
+
+
+@dataclass
+class _Pool:
+    """Per-query statistics of one (run, ratio) over the seeds, with each query's groups."""
+
+    stats: list[QueryStats] = field(default_factory=list)
+    groups: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    seed_of: list[np.ndarray] = field(default_factory=list)
+
+    def add(self, seed: int, stats: QueryStats, groups: dict[str, np.ndarray]) -> None:
+        self.stats.append(stats)
+        self.seed_of.append(np.full(len(stats), seed))
+        for kind, values in groups.items():
+            self.groups.setdefault(kind, []).append(values)
+
+
+def _clean(value: float) -> float | None:
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+
+
+def _mean_std(values: Sequence[dict[str, float]]) -> tuple[dict[str, Any], dict[str, Any]]:
+    mean, std = {}, {}
+    for metric in METRICS:
+        data = np.asarray([v[metric] for v in values], dtype=np.float64)
+        mean[metric] = float(data.mean())
+        std[metric] = _clean(float(data.std(ddof=1))) if len(data) > 1 else None
+    return mean, std
+
+
+def breakdown(pool: _Pool, order: dict[str, Sequence[str]]) -> dict[str, Any]:
+    """The pooled whole and each group's pooled metrics (+ std over seeds, query counts)."""
+    stats = QueryStats.cat(pool.stats)
+    seeds = np.concatenate(pool.seed_of)
+    out: dict[str, Any] = {"whole": summarize(stats)}
+    for kind, parts in pool.groups.items():
+        labels = np.concatenate(parts)
+        present = set(labels.tolist())
+        names = [g for g in order.get(kind, ()) if g in present]
+        names += sorted(present - set(names))
+        table = {}
+        for name in names:
+            mask = labels == name
+            group = summarize(stats.subset(mask))
+            per_seed = [summarize(stats.subset(mask & (seeds == s)))
+                        for s in dict.fromkeys(seeds.tolist()) if (mask & (seeds == s)).any()]
+            _, std = _mean_std(per_seed)
+            table[name] = {**group, "std": std, "seeds_present": len(per_seed)}
+        out[f"by_{kind}"] = table
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# The sweep
+# --------------------------------------------------------------------------------------------
+
+
+def run_label(run: Path, config: dict[str, Any], taken: set[str]) -> str:
+    """The model name, made unique with dataset and seed when two runs share it."""
+    name = config["model"]["name"]
+    if name in taken:
+        name = f"{name} ({config['dataset']['name']}, seed {config['train']['seed']})"
+    if name in taken:
+        name = f"{name} [{run}]"
+    return name
+
+
+def evaluate_robustness(
+    runs: Sequence[Path],
+    source: Path,
+    config: SweepConfig = SweepConfig(),
+    *,
+    cache: Path | None = None,
+    device: str = "auto",
+    progress: bool = False,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Evaluate each run on every occluded version; return the ``robustness.json`` record."""
+    from benchmark.data import eval_set
+    from benchmark.evaluate import evaluate
+    from benchmark.runner import cache_root
+    from benchmark.train import rebuild_from_run, resolve_device
+    from ogor.datasets import read_dataset
+    from ogor.manifest import read_manifest
+    from ogor.oil import OcclusionLibrary, default_library_path
+    from ogor.taxonomy import load_taxonomy
+
+    config.validate()
+    cache = Path(cache) if cache is not None else cache_root()
+    subset = split_copy(Path(source), config.split, cache)
+    library = OcclusionLibrary.load(config.oil or default_library_path(), verify=False)
+    versions = {(r, s): occluded_version(subset, r, s, config, library.fingerprint)
+                for r in config.ratios for s in config.seeds}
+    log(f"{len(versions)} occluded versions of {source} ({config.split}) under {subset.parent}")
+    order = {"set": (CLEAN, *SETS), "class": (CLEAN, *load_taxonomy().classes),
+             "fraction": fraction_bin_labels(config.fraction_edges)}
+    dev = resolve_device(device)
+    taken: set[str] = set()
+    out_runs = []
+    for run in runs:
+        model, run_config = rebuild_from_run(Path(run))
+        model.to(dev)
+        label = run_label(Path(run), run_config, taken)
+        taken.add(label)
+        sweep, breakdowns = [], []
+        for ratio in config.ratios:
+            per_seed, pool = {}, _Pool()
+            for seed in config.seeds:
+                root = versions[(ratio, seed)]
+                problem = eval_set(read_dataset(root), config.split)
+                result = evaluate(model, problem, device=dev, batch_size=config.batch_size,
+                                  query_chunk=config.query_chunk, progress=progress)
+                per_seed[str(seed)] = result.t2i
+                groups = image_groups(read_manifest(root, validate=False),
+                                      [r.image_path for r in problem.gallery],
+                                      config.fraction_edges)
+                own = problem.query_image.numpy()
+                pool.add(seed, result.stats,
+                         {k: np.asarray(v, dtype=object)[own] for k, v in groups.items()})
+            mean, std = _mean_std(list(per_seed.values()))
+            sweep.append({"ratio": ratio, "mean": mean, "std": std, "per_seed": per_seed,
+                          "num_queries": len(problem.captions), "num_ids": problem.num_ids})
+            breakdowns.append({"ratio": ratio, **breakdown(pool, order)})
+            log(f"   {label}: ratio {ratio:g}  R@1 {mean['R@1']:.2f}  mAP {mean['mAP']:.2f}")
+        out_runs.append({"label": label, "run": str(run), "model": run_config["model"]["name"],
+                         "dataset": run_config["dataset"]["name"],
+                         "seed": run_config["train"]["seed"], "sweep": sweep,
+                         "breakdown": breakdowns})
+    return {
+        "format": ROBUSTNESS_FORMAT, "version": ROBUSTNESS_VERSION,
+        "source": str(source), "split": config.split, "protocol": config.protocol,
+        "library": {"root": str(library.root), "fingerprint": library.fingerprint},
+        "ratios": list(config.ratios), "seeds": list(config.seeds),
+        "fraction_edges": list(config.fraction_edges),
+        "cache": str(subset.parent),
+        "whole": "per (run, ratio): every test query of every seed's occluded version, pooled; "
+                 "groups partition it by the occluder on the query's own image; "
+                 "sum(n_g * M_g) / sum(n_g) = M_whole",
+        "runs": out_runs,
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Files
+# --------------------------------------------------------------------------------------------
+
+CSV_COLUMNS = ("label", "run", "kind", "ratio", "group", "num_queries",
+               *METRICS, *(f"{m}_std" for m in METRICS))
+
+
+def csv_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """Long rows: ``kind`` is ``sweep`` (group ``all``) or ``set`` / ``class`` / ``fraction``."""
+    rows = []
+    for run in record["runs"]:
+        for point in run["sweep"]:
+            rows.append({"label": run["label"], "run": run["run"], "kind": "sweep",
+                         "ratio": point["ratio"], "group": "all",
+                         "num_queries": point["num_queries"] * len(point["per_seed"]),
+                         **point["mean"], **{f"{m}_std": point["std"][m] for m in METRICS}})
+        for part in run["breakdown"]:
+            for kind in ("set", "class", "fraction"):
+                for group, m in part[f"by_{kind}"].items():
+                    rows.append({"label": run["label"], "run": run["run"], "kind": kind,
+                                 "ratio": part["ratio"], "group": group,
+                                 "num_queries": m["num_queries"],
+                                 **{k: m[k] for k in METRICS},
+                                 **{f"{k}_std": m["std"][k] for k in METRICS}})
+    return rows
+
+
+def to_csv(record: dict[str, Any]) -> str:
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in csv_rows(record):
+        writer.writerow({k: ("" if row[k] is None else row[k]) for k in CSV_COLUMNS})
+    return buffer.getvalue()
+
+
+def write_outputs(record: dict[str, Any], out: Path) -> list[Path]:
+    """``robustness.csv``, the plots (PNG + SVG), then ``robustness.json`` (written last: a
+    folder without it is unfinished)."""
+    from benchmark import plots
+    from ogor.io import atomic_write_bytes, atomic_write_json
+
+    out = Path(out)
+    written = [out / "robustness.csv"]
+    atomic_write_bytes(written[0], to_csv(record).encode("utf-8"))
+    written += plots.robustness_plots(record, out)
+    atomic_write_json(out / "robustness.json", record)
+    written.append(out / "robustness.json")
+    return written
+
+
+def read_record(path: Path) -> dict[str, Any]:
+    """A ``robustness.json`` (file or folder holding one); a one-line error otherwise."""
+    from ogor.io import read_json
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / "robustness.json"
+    record = read_json(path, "robustness record")
+    if not isinstance(record, dict) or record.get("format") != ROBUSTNESS_FORMAT:
+        raise ToreidError(f"{path}: field 'format': not a {ROBUSTNESS_FORMAT} record")
+    return record
