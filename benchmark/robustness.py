@@ -129,7 +129,7 @@ def split_copy(source: Path, split: str, cache: Path) -> Path:
     sha = sha256_file(dataset.annotation_path)
     base = Path(cache) / "robustness" / f"{dataset.format.name}-{split}-{sha[:12]}"
     done = base / "source"
-    if dataset.format.annotation_path(done).is_file() if done.is_dir() else False:
+    if (done / dataset.annotation_path.name).is_file():  # written last: the copy is complete
         return done
     partial = base / f"source.partial-{os.getpid()}"
     shutil.rmtree(partial, ignore_errors=True)
@@ -138,7 +138,10 @@ def split_copy(source: Path, split: str, cache: Path) -> Path:
                       record.image_path)
     dataset.format.write(records, partial, dataset.annotation_path.name)
     shutil.rmtree(done, ignore_errors=True)
-    os.replace(partial, done)
+    try:
+        os.replace(partial, done)
+    except OSError:  # another process finished the same copy first
+        shutil.rmtree(partial, ignore_errors=True)
     return done
 
 
