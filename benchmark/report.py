@@ -231,7 +231,7 @@ def build_report(runs_root: Path, out: Path, *, robustness: Sequence[Path] = (),
                  queries: int = 3, topk: int = 8, device: str = "auto") -> Path:
     """Write ``out/index.html`` for the finished runs under ``runs_root``; return its path."""
     from ogor import __version__
-    from ogor.io import atomic_write_bytes
+    from ogor.io import atomic_write_bytes, read_json
 
     found = find_results(runs_root)
     if not found:
@@ -244,8 +244,6 @@ def build_report(runs_root: Path, out: Path, *, robustness: Sequence[Path] = (),
     for run in found:
         folder = Path(run.path) / "crossings"
         for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-            from ogor.io import read_json
-
             roots.append(Path(read_json(path, "crossing record")["dataset"]))
     records = list(dict.fromkeys([*find_robustness(runs_root), *map(Path, robustness)]))
     sections = [
