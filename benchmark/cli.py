@@ -173,14 +173,14 @@ def run_cmd(models_, datasets, seeds, preset, epochs, batch_size, lr, optimizer,
         **({"epoch_hook": hook} if hook else {}))
     from benchmark import dist
 
-    if not dist.current().is_main:
-        return
-    if crossings:
+    if crossings:  # every rank takes part (features are gathered); rank 0 writes
         from benchmark.crossings import evaluate_crossings
 
         for run in finished:
             evaluate_crossings(run.path, crossings, device=overrides["device"] or "auto",
                                progress=not quiet)
+    if not dist.current().is_main:
+        return
     click.echo("")
     click.echo(runner.leaderboard_text(finished, "md"), nl=False)
     if crossings:

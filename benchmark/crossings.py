@@ -41,6 +41,7 @@ def evaluate_crossings(run: Path, datasets: Sequence[tuple[str, Path]], *,
     The evaluation is the one of ``bench eval`` (same defaults), so a cell equals a separate
     ``bench eval --run RUN --dataset ROOT`` exactly.
     """
+    from benchmark import dist
     from benchmark.data import eval_set
     from benchmark.evaluate import evaluate
     from benchmark.train import _occlusion_flags, rebuild_from_run, resolve_device
@@ -48,7 +49,7 @@ def evaluate_crossings(run: Path, datasets: Sequence[tuple[str, Path]], *,
     from ogor.io import atomic_write_json
 
     model, config = rebuild_from_run(Path(run))
-    dev = resolve_device(device)
+    dev = resolve_device(device, dist.current().local_rank)
     model.to(dev)
     records = {}
     for label, root in datasets:
@@ -62,7 +63,8 @@ def evaluate_crossings(run: Path, datasets: Sequence[tuple[str, Path]], *,
                   "dataset": str(root), "split": "test", "model": config["model"]["name"],
                   "seed": config["train"]["seed"], "checkpoint": "checkpoints/best.pt",
                   "num_test_ids": problem.num_ids, **result.record()}
-        atomic_write_json(crossing_file(run, label), record)
+        if dist.current().is_main:
+            atomic_write_json(crossing_file(run, label), record)
         records[label] = record
     return records
 
