@@ -204,8 +204,8 @@ def strips_html(found: Sequence[RunResult], queries: int, topk: int, device: str
 
 def previews_html(roots: Sequence[Path]) -> str:
     """An occlusion preview (source | occluded pairs) of each generated dataset."""
-    from ogor.manifest import MANIFEST_NAME
-    from ogor.preview import make_preview
+    from ogor.generation.manifest import MANIFEST_NAME
+    from ogor.generation.preview import make_preview
 
     parts = []
     with tempfile.TemporaryDirectory() as tmp:

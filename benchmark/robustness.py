@@ -1,7 +1,7 @@
 """``bench robustness``: how retrieval degrades as occlusion grows, and which occluders hurt most.
 
 For trained runs and a clean source dataset, this evaluates every run on a family of occluded
-versions of the source's test split, made on the fly by :func:`ogor.generate.generate_dataset`:
+versions of the source's test split, made on the fly by :func:`ogor.generation.generate_dataset`:
 
 * **ratio sweep**: the share of occluded test images goes 0, 0.25, 0.5, 0.75, 1.0 (default),
   each over several generation seeds; every point is the mean ± sample std over the seeds.
@@ -150,9 +150,9 @@ def occluded_version(subset: Path, ratio: float, seed: int, config: SweepConfig,
     """The occluded version ``(ratio, seed)`` of ``subset``, generated once per recipe."""
     from ogor import __version__
     from ogor.datasets import detect_format
-    from ogor.generate import generate_dataset
+    from ogor.generation.generate import generate_dataset
+    from ogor.generation.manifest import MANIFEST_NAME
     from ogor.io import sha256_file
-    from ogor.manifest import MANIFEST_NAME
 
     recipe = {
         "source_annotation_sha256": sha256_file(detect_format(subset).annotation_path(subset)),
@@ -180,7 +180,7 @@ def fraction_bin_labels(edges: Sequence[float]) -> list[str]:
 def image_groups(manifest: dict[str, Any], paths: Sequence[str],
                  edges: Sequence[float]) -> dict[str, list[str]]:
     """Per gallery image (``paths`` in gallery order): its set, class and fraction-bin label."""
-    from ogor.manifest import image_row
+    from ogor.generation.manifest import image_row
 
     rows = {item["path"]: image_row(item) for item in manifest["images"]}
     labels = fraction_bin_labels(edges)
@@ -279,9 +279,9 @@ def evaluate_robustness(
     from benchmark.runner import cache_root
     from benchmark.train import rebuild_from_run, resolve_device
     from ogor.datasets import read_dataset
-    from ogor.manifest import read_manifest
-    from ogor.oil import OcclusionLibrary, default_library_path
-    from ogor.taxonomy import load_taxonomy
+    from ogor.generation.manifest import read_manifest
+    from ogor.library import OcclusionLibrary, default_library_path
+    from ogor.library.taxonomy import load_taxonomy
 
     config.validate()
     cache = Path(cache) if cache is not None else cache_root()
