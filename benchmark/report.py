@@ -204,8 +204,7 @@ def strips_html(found: Sequence[RunResult], queries: int, topk: int, device: str
 
 def previews_html(roots: Sequence[Path]) -> str:
     """An occlusion preview (source | occluded pairs) of each generated dataset."""
-    from ogor.generation.manifest import MANIFEST_NAME
-    from ogor.generation.preview import make_preview
+    from ogor.generation import MANIFEST_NAME, make_preview
 
     parts = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -230,7 +229,7 @@ def find_robustness(runs_root: Path) -> list[Path]:
 def build_report(runs_root: Path, out: Path, *, robustness: Sequence[Path] = (),
                  queries: int = 3, topk: int = 8, device: str = "auto") -> Path:
     """Write ``out/index.html`` for the finished runs under ``runs_root``; return its path."""
-    from ogor import __version__
+    from benchmark.robustness import toolkit_version
     from ogor.io import atomic_write_bytes, read_json
 
     found = find_results(runs_root)
@@ -248,7 +247,7 @@ def build_report(runs_root: Path, out: Path, *, robustness: Sequence[Path] = (),
     records = list(dict.fromkeys([*find_robustness(runs_root), *map(Path, robustness)]))
     sections = [
         f"<h1>toreid report: {html.escape(str(runs_root))}</h1>",
-        f"<p class=note>{len(found)} finished runs; toreid {__version__}. Static page, no "
+        f"<p class=note>{len(found)} finished runs; toreid {toolkit_version()}. Static page, no "
         "network: every image is embedded.</p>",
         "<h2>Leaderboard</h2><p class=note>Measured rows: mean ± std over seeds. "
         "[published] rows are copied from the MGCC paper's Table 2, not measured here."

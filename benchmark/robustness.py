@@ -102,6 +102,16 @@ def _fingerprint(recipe: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def toolkit_version() -> str:
+    """The installed toreid version (part of each recipe: a new generator, a new version)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("toreid")
+    except PackageNotFoundError:  # running from a checkout that is not installed
+        return "unknown"
+
+
 def _link_or_copy(src: Path, dst: Path) -> None:
     dst.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -148,16 +158,14 @@ def split_copy(source: Path, split: str, cache: Path) -> Path:
 def occluded_version(subset: Path, ratio: float, seed: int, config: SweepConfig,
                      library_fingerprint: str) -> Path:
     """The occluded version ``(ratio, seed)`` of ``subset``, generated once per recipe."""
-    from ogor import __version__
     from ogor.datasets import detect_format
-    from ogor.generation.generate import generate_dataset
-    from ogor.generation.manifest import MANIFEST_NAME
+    from ogor.generation import MANIFEST_NAME, generate_dataset
     from ogor.io import sha256_file
 
     recipe = {
         "source_annotation_sha256": sha256_file(detect_format(subset).annotation_path(subset)),
         "split": config.split, "protocol": config.protocol, "ratio": float(ratio),
-        "seed": int(seed), "library": library_fingerprint, "ogor": __version__,
+        "seed": int(seed), "library": library_fingerprint, "toreid": toolkit_version(),
     }
     out = subset.parent / f"occluded-r{ratio:g}-s{seed}-{_fingerprint(recipe)[:12]}"
     if not (out / MANIFEST_NAME).is_file():
@@ -179,17 +187,17 @@ def fraction_bin_labels(edges: Sequence[float]) -> list[str]:
 
 def image_groups(manifest: dict[str, Any], paths: Sequence[str],
                  edges: Sequence[float]) -> dict[str, list[str]]:
-    """Per gallery image (``paths`` in gallery order): its set, class and fraction-bin label."""
-    from ogor.generation.manifest import image_row
-
-    rows = {item["path"]: image_row(item) for item in manifest["images"]}
+    """Per gallery image (``paths`` in gallery order): its set, class and fraction-bin label,
+    read from the manifest's image records (``manifests/`` holds their schema)."""
+    items = {item["path"]: item for item in manifest["images"]}
     labels = fraction_bin_labels(edges)
     sets, classes, bins = [], [], []
     for path in paths:
-        row = rows[path]
-        sets.append(row.position_set if row.occluded else CLEAN)
-        classes.append(row.class_name if row.occluded else CLEAN)
-        fraction = float(row.fraction or 0.0)
+        item = items[path]
+        placement = item["placement"] if item["occluded"] else None
+        sets.append(placement["set"] if placement else CLEAN)
+        classes.append(placement["class"] if placement else CLEAN)
+        fraction = float(item["occluded_fraction"] or 0.0)
         if fraction <= 0.0:
             bins.append(labels[0])
         else:
@@ -279,9 +287,8 @@ def evaluate_robustness(
     from benchmark.runner import cache_root
     from benchmark.train import rebuild_from_run, resolve_device
     from ogor.datasets import read_dataset
-    from ogor.generation.manifest import read_manifest
-    from ogor.library import OcclusionLibrary, default_library_path
-    from ogor.library.taxonomy import load_taxonomy
+    from ogor.generation import read_manifest
+    from ogor.library import OcclusionLibrary, default_library_path, load_taxonomy
 
     config.validate()
     cache = Path(cache) if cache is not None else cache_root()

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from benchmark.cli import main
 from benchmark.crossings import crossing_matrix
 from benchmark.results import find_results
-from ogor.generation.generate import generate_dataset
+from ogor.generation import generate_dataset
 from tests.benchmark.helpers import make_color_dataset
 
 METRIC_KEYS = ("R@1", "R@5", "R@10", "mAP", "mINP", "Rsum", "num_queries")

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from benchmark.cli import main
 from benchmark.robustness import METRICS, SETS
-from ogor.library.taxonomy import load_taxonomy
+from ogor.library import load_taxonomy
 
 
 @pytest.fixture(scope="module")
