@@ -17,6 +17,9 @@ Variants are configurations of a few families, never copies of code:
   multi-granularity model on RN50 + Bi-LSTM; other encoder pairs are other configs of it);
   ``baseline2``: the same family on CLIP's image tower + BERT.
 * ``dpath``: Dual-Path (:mod:`models.methods.dpath`).
+* ``ssan`` (RN50 + Bi-LSTM, stripes + word-attention parts + part relations) and ``tipcb``
+  (RN50 + BERT, low-level / stripe / global levels): :mod:`models.methods.ssan`,
+  :mod:`models.methods.tipcb`.
 
 Any config field can be overridden: ``build_model("mgcc", fusion="max-mean", rho_image=0.3)``.
 """
@@ -38,6 +41,7 @@ from models.methods.dpath import DPath, DPathConfig
 from models.methods.irra import IRRA, IRRAConfig
 from models.methods.mgcc import FUSIONS, MGCC, MGCC_PAPER_RATIOS, MGCCConfig, table3_variants
 from models.methods.mgcc_release import MGCCRelease, MGCCReleaseConfig
+from models.methods.ssan import SSAN, SSANConfig
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,10 @@ FAMILIES: dict[str, Family] = {
                        {"backbone": "tiny", **TINY_TWO_TOWER}),
     "mgcc-release": Family(MGCCReleaseConfig, MGCCRelease, {"backbone": "tiny"}),
     "dpath": Family(DPathConfig, DPath, {"backbone": "tiny", "vocabulary": TINY_WORDS}),
+    # 96x32 gives the tiny ResNet a 6-row map (one row per stripe); the Bi-LSTM's 2 x 64 states
+    # match its 128 channels, as SSAN's shared projections need
+    "ssan": Family(SSANConfig, SSAN, {"backbone": "tiny", **TINY_TWO_TOWER, "hidden_dim": 64,
+                                      "relation_dim": 16, "image_size": (96, 32)}),
 }
 
 #: Values of fields added after runs were recorded, for configs that predate them: an ``mgcc``
@@ -121,6 +129,8 @@ def _entries() -> dict[str, ModelEntry]:
          "bert": "bert-base-uncased", "bert_max_length": 27, "embed_dim": 768})
     entries["dpath"] = ModelEntry("dpath", "Dual-Path: ResNet-50 + residual text CNN, instance "
                                   "loss (stage I) then + ranking loss (stage II)")
+    entries["ssan"] = ModelEntry("ssan", "SSAN (S): RN50 + Bi-LSTM, stripe / word-attention parts "
+                                         "+ part relations, compound ranking + ID losses")
     return entries
 
 

@@ -11,13 +11,16 @@ weights.
   negatives, :func:`ranking_loss` (Dual-Path stage II, VSE++).
 * :mod:`models.losses.instance`: Dual-Path's :func:`instance_loss` (the ID loss through one
   classifier shared by the image and the text features, each modality's term returned apart).
+* :mod:`models.losses.compound_ranking`: SSAN's :func:`compound_ranking_loss` (semi-hard
+  triplets with the own caption, plus a weak term with another caption of the same person).
 """
 
 from models.losses.cmpm import cmpc_loss, cmpm_loss
+from models.losses.compound_ranking import compound_ranking_loss
 from models.losses.contrastive import info_nce, sdm_loss
 from models.losses.identity import identity_loss
 from models.losses.instance import instance_loss
 from models.losses.ranking import ranking_loss, ranking_loss_from_scores
 
-__all__ = ["cmpc_loss", "cmpm_loss", "identity_loss", "info_nce", "instance_loss", "ranking_loss",
-           "ranking_loss_from_scores", "sdm_loss"]
+__all__ = ["cmpc_loss", "cmpm_loss", "compound_ranking_loss", "identity_loss", "info_nce",
+           "instance_loss", "ranking_loss", "ranking_loss_from_scores", "sdm_loss"]

@@ -1,0 +1,88 @@
+"""SSAN's compound ranking (CR) loss (Ding et al., 2021, Sec. 3.4; code: zifyloo/SSAN).
+
+A bidirectional triplet loss on cosine similarities, computed twice:
+
+* strong supervision: image ``i`` with its own caption ``i`` (margin ``alpha``, 0.2);
+* weak supervision: image ``i`` with *another* caption of the same person (weight ``beta``,
+  0.1): descriptions of one person by different annotators describe the same body, so they
+  should also rank above other persons' captions, but by a smaller margin. The margin is
+  ``alpha / 2`` for the first epochs, then adaptive per anchor:
+  ``(min(|s_weak| / |s_strong|, 1) + 1) * alpha / 2`` (the weak pair's similarity relative to
+  the strong one, detached), and anchors whose adaptive margin is below ``min_margin`` (0.16)
+  are dropped: their other caption is too unlike their own to be a useful positive.
+
+Negatives are semi-hard and one per anchor, as in SSAN's code: among the other persons' samples
+whose hinge ``s_neg - s_pos + margin`` lies strictly between 0 and the margin (less similar than
+the positive, but within the margin), one is drawn at random; an anchor with none contributes
+nothing. The hinges are summed over anchors and both directions (SSAN sums too).
+
+SSAN's code differs in two corner cases that we do not copy: its adaptive factor becomes 2
+(not 1) when the two similarities are exactly equal, and when no anchor has a semi-hard
+negative it adds one arbitrary triplet instead of returning zero.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def cosine_scores(image: Tensor, text: Tensor) -> Tensor:
+    """``[B, B]`` cosine similarities of flattened features (parts concatenated), images as rows."""
+    image = F.normalize(image.flatten(1).float(), dim=-1, eps=1e-8)
+    text = F.normalize(text.flatten(1).float(), dim=-1, eps=1e-8)
+    return image @ text.t()
+
+
+def semi_hard_triplet_loss(scores: Tensor, pids: Tensor, margins: Tensor,
+                           anchors: Tensor | None = None) -> Tensor:
+    """Sum over anchors (rows, and then columns as anchors) of one random semi-hard hinge.
+
+    Args:
+        scores: ``[B, B]``, ``scores[i, i]`` the positive pair of anchor ``i``.
+        pids: ``[B]``; samples of the anchor's person are never negatives.
+        margins: ``[B]`` the margin of each anchor.
+        anchors: ``[B]`` bool, the anchors that take part (default: all).
+    """
+    total = scores.new_zeros(())
+    negative = pids.unsqueeze(0) != pids.unsqueeze(1)
+    use = torch.ones_like(pids, dtype=torch.bool) if anchors is None else anchors
+    for matrix in (scores, scores.t()):
+        hinge = matrix - matrix.diagonal().unsqueeze(1) + margins.unsqueeze(1)
+        with torch.no_grad():
+            margin_col = margins.unsqueeze(1)
+            candidates = negative & (hinge > 0) & (hinge < margin_col) & use.unsqueeze(1)
+            rows = candidates.any(dim=1).nonzero().squeeze(1)
+        if rows.numel() == 0:
+            continue
+        picked = torch.multinomial(candidates[rows].float(), 1).squeeze(1)
+        total = total + hinge[rows, picked].clamp_min(0).sum()
+    return total
+
+
+def compound_ranking_loss(image: Tensor, text: Tensor, weak_text: Tensor, pids: Tensor,
+                          has_weak: Tensor, margin: float = 0.2, beta: float = 0.1,
+                          adaptive: bool = True, min_margin: float = 0.16) -> Tensor:
+    """SSAN's CR loss of one feature level (see the module docstring).
+
+    Args:
+        image, text: ``[B, ...]`` matched features (row ``i`` of each is pair ``i``).
+        weak_text: ``[B, ...]`` for each image, another caption of the same person.
+        has_weak: ``[B]`` bool, False where the batch holds no other caption of that person.
+        adaptive: the adaptive weak margin (SSAN: from epoch 5 on); False: ``margin / 2``.
+    """
+    strong = cosine_scores(image, text)
+    weak = cosine_scores(image, weak_text)
+    margins = torch.full_like(pids, float(margin), dtype=strong.dtype)
+    loss = semi_hard_triplet_loss(strong, pids, margins)
+    if not bool(has_weak.any()) or beta == 0:
+        return loss
+    with torch.no_grad():
+        if adaptive:
+            ratio = weak.diagonal().abs() / strong.diagonal().abs().clamp_min(1e-12)
+            weak_margins = (ratio.clamp(max=1.0) + 1.0) * margin / 2
+            use = has_weak & (weak_margins >= min_margin)
+        else:
+            weak_margins, use = margins / 2, has_weak
+    return loss + beta * semi_hard_triplet_loss(weak, pids, weak_margins, use)
