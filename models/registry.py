@@ -42,6 +42,7 @@ from models.methods.irra import IRRA, IRRAConfig
 from models.methods.mgcc import FUSIONS, MGCC, MGCC_PAPER_RATIOS, MGCCConfig, table3_variants
 from models.methods.mgcc_release import MGCCRelease, MGCCReleaseConfig
 from models.methods.ssan import SSAN, SSANConfig
+from models.methods.tipcb import TIPCB, TIPCBConfig
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,9 @@ FAMILIES: dict[str, Family] = {
     # match its 128 channels, as SSAN's shared projections need
     "ssan": Family(SSANConfig, SSAN, {"backbone": "tiny", **TINY_TWO_TOWER, "hidden_dim": 64,
                                       "relation_dim": 16, "image_size": (96, 32)}),
+    # last stride 1: the tiny ResNet's stride is 8, so 48x16 gives a 6x2 map; the tiny BERT
+    "tipcb": Family(TIPCBConfig, TIPCB, {"backbone": "tiny", **TINY_TWO_TOWER,
+                                        "image_size": (48, 16)}),
 }
 
 #: Values of fields added after runs were recorded, for configs that predate them: an ``mgcc``
@@ -131,6 +135,9 @@ def _entries() -> dict[str, ModelEntry]:
                                   "loss (stage I) then + ranking loss (stage II)")
     entries["ssan"] = ModelEntry("ssan", "SSAN (S): RN50 + Bi-LSTM, stripe / word-attention parts "
                                          "+ part relations, compound ranking + ID losses")
+    entries["tipcb"] = ModelEntry(
+        "tipcb", "TIPCB (S): RN50 + frozen BERT + part-branch text CNN, CMPM at low-level, "
+                 "stripe and global levels", {"text_encoder": "bert", "bert": "bert-base-uncased"})
     return entries
 
 
