@@ -64,6 +64,11 @@ CONFIGS: list[tuple[str, str, dict]] = [
     # Dual-Path at its own input size (224x224 ResNet-50, 56-word text CNN); --backbone tiny
     # makes it tiny like the others
     ("dpath", "dpath", {"backbone": "resnet50"}),
+    # SSAN (RN50 + Bi-LSTM) and TIPCB (RN50 with last stride 1 + a random frozen BERT-base) at
+    # 384x128, each paper's input
+    ("ssan", "ssan", {"backbone": "resnet50"}),
+    ("tipcb", "tipcb", {"backbone": "resnet50", "bert": "tiny",
+                        "bert_architecture": BERT_BASE_ARCHITECTURE}),
 ]
 
 # Paper Table 4: (T ms/query, M GB) without selection -> with the dataset's ratios.
