@@ -164,10 +164,17 @@ def load_model_weights(model: torch.nn.Module, state: Any, path: str | Path,
     """``model.load_state_dict(state)`` strictly, a mismatch as one line naming the file.
 
     A checkpoint of another model (missing or unexpected keys) or of another shape (a size
-    mismatch) gives torch's many-line message; this says what is wrong and where, in one.
+    mismatch) gives torch's many-line message; this says what is wrong and where, in one. The
+    module's own loading runs first (a module may resize a buffer it owns, as BERT's vocabulary
+    does), so only what torch itself refuses is reported.
     """
     if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
         raise CheckpointError(f"{path}: field 'model' is not a state dict of tensors")
+    try:
+        model.load_state_dict(state)
+        return
+    except RuntimeError as exc:
+        refusal = exc
     own = model.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
@@ -183,8 +190,4 @@ def load_model_weights(model: torch.nn.Module, state: Any, path: str | Path,
             f"{path}: weights of another shape than {model_name}: '{key}' is "
             f"{tuple(state[key].shape)} in the file, {tuple(own[key].shape)} in the model "
             f"({len(shapes)} such weights)")
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:  # e.g. a dtype that cannot be copied
-        raise CheckpointError(f"{path}: cannot load into {model_name} ({_first_line(exc)})"
-                              ) from None
+    raise CheckpointError(f"{path}: cannot load into {model_name} ({_first_line(refusal)})")
