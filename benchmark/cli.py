@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from toreid.cli import user_errors
+from toreid.cli import debug_option, user_errors
 from toreid.errors import ToreidError
 
 
@@ -43,6 +43,7 @@ def _parse_model_opts(items: tuple[str, ...]) -> dict:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@debug_option
 def main() -> None:
     """bench: train, evaluate and rank text-based (occluded) person re-id models.
 
@@ -245,12 +246,17 @@ def eval_cmd(run_path, dataset_root, split, device, amp, batch_size, query_chunk
     """
     from benchmark.data import eval_set
     from benchmark.evaluate import evaluate
-    from benchmark.train import _occlusion_flags, rebuild_from_run, resolve_device
+    from benchmark.train import (
+        _occlusion_flags,
+        rebuild_from_run,
+        recorded_dataset_root,
+        resolve_device,
+    )
     from ogor.datasets import read_dataset
     from toreid.io import atomic_write_json
 
     model, config = rebuild_from_run(run_path)
-    dataset_root = dataset_root or Path(config["dataset"]["root"])
+    dataset_root = dataset_root or recorded_dataset_root(run_path, config)
     dev = resolve_device(device)
     model.to(dev)
     problem = eval_set(read_dataset(dataset_root), split, _occlusion_flags(dataset_root))
@@ -345,13 +351,13 @@ def query_cmd(text, run_path, dataset_root, split, topk, out, device) -> None:
     """
     from benchmark.data import eval_set
     from benchmark.query import draw_strip, rank_text
-    from benchmark.train import rebuild_from_run, resolve_device
+    from benchmark.train import rebuild_from_run, recorded_dataset_root, resolve_device
     from ogor.datasets import read_dataset
 
     if topk < 1:
         raise ToreidError(f"--topk must be >= 1, got {topk}")
     model, config = rebuild_from_run(run_path)
-    dataset_root = dataset_root or Path(config["dataset"]["root"])
+    dataset_root = dataset_root or recorded_dataset_root(run_path, config)
     dev = resolve_device(device)
     model.to(dev)
     problem = eval_set(read_dataset(dataset_root), split)
@@ -452,6 +458,29 @@ def report_cmd(runs, out, robustness, queries, topk, device) -> None:
     path = build_report(runs, out, robustness=robustness, queries=queries, topk=topk,
                         device=device)
     click.echo(f"wrote {path}")
+
+
+@main.command("export")
+@click.option("--run", "run_path", type=click.Path(path_type=Path, exists=True, file_okay=False),
+              required=True, help="A finished run folder.")
+@click.option("--out", type=click.Path(path_type=Path), required=True,
+              help="The .safetensors file to write.")
+@user_errors
+def export_cmd(run_path, out) -> None:
+    """Write a run's selected weights (best.pt) as .safetensors, with the model config inside.
+
+    A .safetensors file holds only tensors and a text header: the format to share trained
+    models in (a .pt file is a pickle, and unpickling can run code).
+
+    \b
+    Example:
+      bench export --run runs/demo-occluded/mgcc/seed1 --out mgcc-demo.safetensors
+    """
+    from benchmark.export import export_safetensors
+
+    if out.suffix != ".safetensors":
+        raise ToreidError(f"--out {out}: the file name must end in .safetensors")
+    click.echo(f"wrote {export_safetensors(run_path, out)}")
 
 
 @main.command("ls")

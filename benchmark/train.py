@@ -21,7 +21,6 @@ published releases do (:mod:`benchmark.protocol`); it is recorded and marked in 
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import math
 import random
@@ -35,6 +34,14 @@ import torch
 from tqdm import tqdm
 
 from benchmark import dist, results
+from benchmark.checkpoints import (
+    load_checkpoint,
+    load_model_weights,
+    require_keys,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from benchmark.data import Augment, TrainPairs, eval_set, train_loader
 from benchmark.evaluate import autocast, evaluate
 from benchmark.optim import (
@@ -46,10 +53,13 @@ from benchmark.optim import (
 from benchmark.protocol import ICFG_SPLITS, apply_icfg_split, selection_record
 from ogor.datasets import read_dataset
 from toreid.errors import ToreidError
-from toreid.io import atomic_write_bytes, atomic_write_json, read_json, stable_seed
+from toreid.io import atomic_write_json, read_json, stable_seed
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SELECT_ON = ("val", "test")
+#: What ``last.pt`` holds (all of it plain data: see ``benchmark.checkpoints``).
+_LAST_KEYS = ("model", "optimizer", "scheduler", "scaler", "rng", "epoch", "best_score",
+              "best_epoch", "history")
 AMP_MODES = ("off", "bf16", "fp16")
 SELECT_METRICS = ("R@1", "Rsum", "mAP")
 
@@ -261,36 +271,6 @@ def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _rng_state() -> dict[str, Any]:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(),
-             "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
-    """``torch.save`` into memory, then an atomic write: a checkpoint is whole or absent."""
-    buffer = io.BytesIO()
-    torch.save(payload, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
-
-
-def load_checkpoint(path: Path) -> dict[str, Any]:
-    """Load a checkpoint on the CPU; a missing file is a one-line error."""
-    if not Path(path).is_file():
-        raise ToreidError(f"{path}: checkpoint not found")
-    return torch.load(path, map_location="cpu", weights_only=False)
-
-
 def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
     return model.module if isinstance(model, torch.nn.parallel.DistributedDataParallel) else model
 
@@ -331,14 +311,40 @@ def build_for_run(name: str, num_classes: int, options: dict[str, Any],
 
 
 def rebuild_from_run(run: Path) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """The model of a finished run with its selected (``best.pt``) weights."""
+    """The model of a finished run with its selected (``best.pt``) weights.
+
+    An incomplete ``config.json``, a checkpoint that is not weights-only, truncated, or of
+    another model or shape are each one-line errors naming the file (and the field).
+    """
     from models import build_model_from_config
 
-    config = read_json(Path(run) / "config.json", "run config")
-    model = build_model_from_config(config["model"]["config"], load_pretrained=False)
-    checkpoint = load_checkpoint(results.checkpoint_dir(run) / "best.pt")
-    model.load_state_dict(checkpoint["model"])
+    config_path = Path(run) / "config.json"
+    config = read_json(config_path, "run config")
+    section = config.get("model") if isinstance(config, dict) else None
+    model_config = section.get("config") if isinstance(section, dict) else None
+    if not isinstance(model_config, dict):
+        raise ToreidError(f"{config_path}: field 'model.config' missing or not an object "
+                          "(an incomplete run config)")
+    try:
+        model = build_model_from_config(model_config, load_pretrained=False)
+    except TypeError as exc:  # a config field the model does not know
+        raise ToreidError(f"{config_path}: field 'model.config': {exc}") from None
+    best = results.checkpoint_dir(run) / "best.pt"
+    checkpoint = load_checkpoint(best)
+    require_keys(checkpoint, ("model",), best)
+    load_model_weights(model, checkpoint["model"], best,
+                       f"model '{section.get('name', '?')}' of {config_path}")
     return model, config
+
+
+def recorded_dataset_root(run: Path, config: dict[str, Any]) -> Path:
+    """The dataset root a run's ``config.json`` records (field ``dataset.root``)."""
+    section = config.get("dataset")
+    root = section.get("root") if isinstance(section, dict) else None
+    if not isinstance(root, str):
+        raise ToreidError(f"{Path(run) / 'config.json'}: field 'dataset.root' missing (pass "
+                          "--dataset)")
+    return Path(root)
 
 
 def _history_row(epoch: int, losses: dict[str, float], lr: float, seconds: float,
@@ -417,11 +423,12 @@ def run_training(spec: RunSpec, out: Path, *, resume: bool = False,
     start_epoch, best_score, best_epoch, history = 1, -math.inf, 0, []
     if resume and (ckpt_dir / "last.pt").is_file():
         state = load_checkpoint(ckpt_dir / "last.pt")
-        model.load_state_dict(state["model"])
+        require_keys(state, _LAST_KEYS, ckpt_dir / "last.pt")
+        load_model_weights(model, state["model"], ckpt_dir / "last.pt", f"model '{spec.model}'")
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         scaler.load_state_dict(state["scaler"])
-        _set_rng_state(state["rng"])
+        set_rng_state(state["rng"])
         start_epoch = state["epoch"] + 1
         best_score, best_epoch = state["best_score"], state["best_epoch"]
         history = state["history"]
@@ -469,7 +476,7 @@ def run_training(spec: RunSpec, out: Path, *, resume: bool = False,
             save_checkpoint(ckpt_dir / "last.pt", {
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
-                "rng": _rng_state(), "epoch": epoch, "best_score": best_score,
+                "rng": rng_state(), "epoch": epoch, "best_score": best_score,
                 "best_epoch": best_epoch, "history": history,
             })
             results.write_history(run / "history.csv", history)
@@ -525,6 +532,8 @@ def _existing_run(run: Path, config_record: dict[str, Any]) -> str:
     config_file = run / "config.json"
     if config_file.is_file():
         recorded = read_json(config_file, "run config")
+        if not isinstance(recorded, dict):
+            raise ToreidError(f"{config_file}: not a run config (expected a JSON object)")
         wanted = json.loads(json.dumps(config_record))
         for key in wanted:
             if recorded.get(key) != wanted[key]:

@@ -24,9 +24,10 @@ Weights (``pretrained``):
 * a path to a local file: an open_clip state dict (``.pt``/``.pth``/``.bin``/``.safetensors``,
   optionally under a ``"state_dict"`` key) or an OpenAI CLIP checkpoint (the TorchScript archive
   OpenAI distributes, or its state dict). Both share one key layout in open_clip's ``CLIP`` class;
-  the file is read with open_clip's ``load_state_dict`` (TorchScript through ``torch.jit.load``),
-  the position embeddings are resized to the target grid (e.g. 14x14 -> 24x8 for ViT-B/16 at
-  384x128), and loading is strict.
+  the file is read as data only (``torch.load(weights_only=True)``; a TorchScript archive's
+  tensors through the same weights-only unpickler, never ``torch.jit.load``: see
+  :mod:`models.encoders.weights_file`), the position embeddings are resized to the target grid
+  (e.g. 14x14 -> 24x8 for ViT-B/16 at 384x128), and loading is strict.
 
 Position-embedding resize (``pos_embed_resize``): ``"bicubic-antialias"`` is open_clip's own
 ``resize_pos_embed`` (bicubic, antialiased); ``"bilinear"`` is what IRRA's code does
@@ -46,8 +47,6 @@ from __future__ import annotations
 
 import copy
 import math
-import pickle
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,11 +54,11 @@ import open_clip
 import torch
 import torch.nn.functional as F
 from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
-from open_clip.factory import load_state_dict
 from open_clip.model import resize_pos_embed, resize_text_pos_embed
 from open_clip.transformer import ResidualAttentionBlock
 from torch import Tensor, nn
 
+from models.encoders.weights_file import read_weights
 from models.errors import ModelError
 from models.features import ImageFeatures, TextFeatures
 
@@ -116,26 +115,12 @@ def _looks_like_path(pretrained: str) -> bool:
 
 
 def _read_weights_file(path: Path) -> tuple[dict[str, Tensor], bool]:
-    """Read a checkpoint file; return (state dict, whether it looks like OpenAI's release)."""
-    if not path.is_file():
-        raise ModelError(f"weights file not found: {path}")
-    is_torchscript = False
-    try:
-        with warnings.catch_warnings():  # torch warns before refusing a TorchScript archive
-            warnings.simplefilter("ignore")
-            state_dict = load_state_dict(str(path))
-    except RuntimeError:
-        # torch.load refuses TorchScript archives with weights_only=True: OpenAI's .pt files.
-        try:
-            with warnings.catch_warnings():  # "torch.jit.load is deprecated"
-                warnings.simplefilter("ignore", FutureWarning)
-                state_dict = torch.jit.load(str(path), map_location="cpu").state_dict()
-        except RuntimeError as error:
-            raise ModelError(f"{path}: not a readable checkpoint ({_first_line(error)})") from None
-        is_torchscript = True
-    except (pickle.UnpicklingError, EOFError, ValueError, OSError, KeyError) as error:
-        # a corrupt or foreign file
-        raise ModelError(f"{path}: not a readable checkpoint ({_first_line(error)})") from None
+    """Read a checkpoint file as data; return (state dict, whether it looks like OpenAI's release).
+
+    Weights-only in every format, OpenAI's TorchScript archives included
+    (:mod:`models.encoders.weights_file`): a file that would need unpickling is refused.
+    """
+    state_dict, is_torchscript = read_weights(path)
     if not isinstance(state_dict, dict) or not state_dict:
         raise ModelError(f"{path}: not a state dict")
     state_dict = dict(state_dict)

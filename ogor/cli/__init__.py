@@ -29,12 +29,15 @@ COMMANDS: dict[str, str] = {
 def _make_main() -> LazyGroup:
     import click
 
+    from toreid.cli import debug_option
+
     @click.group(
         cls=LazyGroup,
         lazy_commands=COMMANDS,
         context_settings={"help_option_names": ["-h", "--help"]},
     )
     @click.version_option(__version__, prog_name="ogor")
+    @debug_option
     def main() -> None:
         """OGOR: build occlusion instance libraries and Occluded-* T-ReID datasets.
 

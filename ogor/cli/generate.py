@@ -46,6 +46,8 @@ def _given(ctx: click.Context, name: str) -> bool:
               help="Select and place only; print the summary, write nothing.")
 @click.option("--from-manifest", type=click.Path(path_type=str), default=None,
               help="Rebuild, byte for byte, the dataset an ogor-manifest.json describes.")
+@click.option("--no-space-check", is_flag=True,
+              help="Start even when the free space looks too small for the output.")
 @click.pass_context
 @user_errors
 def generate(
@@ -64,6 +66,7 @@ def generate(
     overwrite: bool,
     dry_run: bool,
     from_manifest: str | None,
+    no_space_check: bool,
 ) -> None:
     """Make an Occluded-* dataset: paste library occluders onto a T-ReID dataset's images.
 
@@ -96,6 +99,7 @@ def generate(
         source_root, out, oil=oil, ratio=ratio, protocol=protocol, seed=seed,
         workers=workers or os.cpu_count() or 1, mode=mode, quality=quality, feather=feather,
         resume=resume, overwrite=overwrite, dry_run=dry_run, from_manifest=from_manifest,
+        space_check=not no_space_check,
     )
     click.echo(summary.table())
     if summary.dry_run:

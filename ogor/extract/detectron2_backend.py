@@ -97,7 +97,6 @@ class Detectron2MaskRCNN:
     ) -> None:
         import_detectron2()
         import torch
-        from detectron2.checkpoint import DetectionCheckpointer
         from detectron2.config import get_cfg
         from detectron2.data import MetadataCatalog
         from detectron2.data import transforms as T
@@ -146,8 +145,12 @@ class Detectron2MaskRCNN:
         self.detector = f"detectron2:{self.config_name}"
 
         model = build_model(cfg)
-        try:
-            DetectionCheckpointer(model).load(cfg.MODEL.WEIGHTS)
+        from ogor.extract.safe_weights import data_only_checkpointer
+
+        try:  # weights read as data only (never unpickled): see ogor.extract.safe_weights
+            data_only_checkpointer(model).load(cfg.MODEL.WEIGHTS)
+        except ExtractionError:
+            raise
         except Exception as exc:  # download failures, unreadable files: all user-fixable
             raise ExtractionError(
                 f"{cfg.MODEL.WEIGHTS}: cannot load detectron2 weights "

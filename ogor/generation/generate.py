@@ -36,6 +36,7 @@ import numpy as np
 from ogor import __version__
 from ogor.datasets import Dataset, DatasetFormat, read_dataset
 from ogor.errors import GenerationError
+from ogor.generation.diskspace import check_free_space, stops_cleanly_on_full_disk
 from ogor.generation.journal import (
     _check_locations,
     _finish,
@@ -54,6 +55,7 @@ from ogor.generation.manifest import (
     summarize,
     write_manifest,
 )
+from ogor.generation.manifest_check import check_manifest_recipe
 from ogor.generation.plan import (
     OCCLUDED_SUFFIX,
     _counts,
@@ -95,6 +97,7 @@ def generate_dataset(
     overwrite: bool = False,
     dry_run: bool = False,
     from_manifest: str | Path | None = None,
+    space_check: bool = True,
 ) -> GenerationSummary:
     """Make an occluded copy of a T-ReID dataset (contract C3).
 
@@ -115,6 +118,8 @@ def generate_dataset(
         from_manifest: rebuild the dataset a manifest describes, byte for byte; the manifest's
             parameters replace ``ratio``, ``protocol``, ``seed``, ``mode``, ``quality`` and
             ``feather``.
+        space_check: refuse to start when the output's file system clearly lacks the space
+            (``ogor.generation.diskspace``); ``False`` skips the check.
 
     With ``workers > 1`` the worker processes are started with ``spawn``: a script calling this
     needs the usual ``if __name__ == "__main__":`` guard.
@@ -155,7 +160,7 @@ def generate_dataset(
             return done
     return _build(_Request(
         source, out, partial, oil, fmt, spec, params, job, library, recipe, from_manifest,
-        source_sha, float(ratio), int(workers), dry_run, started,
+        source_sha, float(ratio), int(workers), dry_run, started, space_check,
     ))
 
 
@@ -179,6 +184,7 @@ class _Request:
     workers: int
     dry_run: bool
     started: float
+    space_check: bool = True
 
 
 def _check_options(ratio: float, mode: str, quality: int, feather: float, workers: int) -> None:
@@ -238,6 +244,9 @@ def _build(request: _Request) -> GenerationSummary:
         feather=params["feather"],
     )
     with contextlib.ExitStack() as stack:
+        # issue 16: entered first so it exits last, after the pool has stopped (diskspace)
+        full_disk = stack.enter_context(
+            stops_cleanly_on_full_disk(r.partial, image_dir, JOURNAL_NAME, JOB_NAME))
         # Start the worker processes now: they boot (imports, library) while this process reads
         # and validates the annotation file, which takes seconds on the largest datasets.
         pool = None
@@ -253,6 +262,8 @@ def _build(request: _Request) -> GenerationSummary:
         if r.recipe is not None:
             tasks = _tasks_from_manifest(r.recipe)
             selected = {t.source_path for t in tasks if t.occlude}
+            check_manifest_recipe(  # issue 16: the seed must give what the manifest records
+                r.from_manifest, tasks, images, dataset, params, r.ratio, r.spec, r.library)
         else:
             selected = r.spec.select(images, r.ratio, params["seed"])
             tasks = _plan(images, selected, params["mode"], dataset.annotation_path)
@@ -267,6 +278,8 @@ def _build(request: _Request) -> GenerationSummary:
                 r.out, r.spec.name, counts, summarize(rows), dry_run=True,
                 elapsed_s=time.monotonic() - r.started,
             )
+        full_disk.total = len(tasks)  # issue 16: refuse to start when space is clearly short
+        check_free_space(tasks, config.source_images, r.partial, JOURNAL_NAME, r.space_check)
         journal, todo = _open_journal(r.partial, out_images, image_dir, tasks, r.job)
         reused = len(journal)
         _make_images(todo, config, r, pool, journal, out_images)

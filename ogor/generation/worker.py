@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ogor.errors import GenerationError
+from ogor.generation.diskspace import names_output_on_os_error
 from ogor.generation.manifest import (
     ImageRow,
     image_row,
@@ -91,6 +92,7 @@ class _Worker:
             cached = self._occluders[instance_id] = rgba_to_premultiplied_bgra(rgba)
         return cached
 
+    @names_output_on_os_error  # issue 16: a failed write names the image
     def run(self, task: _Task) -> _Done:
         # Plain string paths: pathlib's parsing is measurable at 40,000 images per run.
         src = os.path.join(self.source_images, task.source_path)
