@@ -17,6 +17,8 @@ Variants are configurations of a few families, never copies of code:
   multi-granularity model on RN50 + Bi-LSTM; other encoder pairs are other configs of it);
   ``baseline2``: the same family on CLIP's image tower + BERT.
 * ``dpath``: Dual-Path (:mod:`models.methods.dpath`).
+* ``rde``, ``tbps-clip``: RDE (CVPR 2024) and TBPS-CLIP (AAAI 2024), see their modules.
+* ``clip-zeroshot``: pretrained CLIP evaluated without training (``needs_training = False``).
 
 Any config field can be overridden: ``build_model("mgcc", fusion="max-mean", rho_image=0.3)``.
 """
@@ -38,6 +40,9 @@ from models.methods.dpath import DPath, DPathConfig
 from models.methods.irra import IRRA, IRRAConfig
 from models.methods.mgcc import FUSIONS, MGCC, MGCC_PAPER_RATIOS, MGCCConfig, table3_variants
 from models.methods.mgcc_release import MGCCRelease, MGCCReleaseConfig
+from models.methods.rde import RDE, RDEConfig
+from models.methods.tbps_clip import TBPSCLIP, TBPSCLIPConfig
+from models.methods.zeroshot import ZeroShotCLIP, ZeroShotCLIPConfig
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,9 @@ FAMILIES: dict[str, Family] = {
                        {"backbone": "tiny", **TINY_TWO_TOWER}),
     "mgcc-release": Family(MGCCReleaseConfig, MGCCRelease, {"backbone": "tiny"}),
     "dpath": Family(DPathConfig, DPath, {"backbone": "tiny", "vocabulary": TINY_WORDS}),
+    "rde": Family(RDEConfig, RDE, {"backbone": "tiny", "tse_dim": 128}),
+    "tbps-clip": Family(TBPSCLIPConfig, TBPSCLIP, {"backbone": "tiny", "simclr_hidden": 32}),
+    "clip-zeroshot": Family(ZeroShotCLIPConfig, ZeroShotCLIP, {"backbone": "tiny"}),
 }
 
 #: Values of fields added after runs were recorded, for configs that predate them: an ``mgcc``
@@ -121,6 +129,11 @@ def _entries() -> dict[str, ModelEntry]:
          "bert": "bert-base-uncased", "bert_max_length": 27, "embed_dim": 768})
     entries["dpath"] = ModelEntry("dpath", "Dual-Path: ResNet-50 + residual text CNN, instance "
                                   "loss (stage I) then + ranking loss (stage II)")
+    entries["rde"] = ModelEntry("rde", "RDE: BGE + TSE branches, TAL, consensus division")
+    entries["tbps-clip"] = ModelEntry(
+        "tbps-clip", "TBPS-CLIP: CLIP + augmentations, N-ITC + R-ITC + C-ITC + SimCLR")
+    entries["clip-zeroshot"] = ModelEntry(
+        "clip-zeroshot", "zero-shot CLIP: pretrained weights evaluated, no training")
     return entries
 
 
@@ -135,6 +148,13 @@ def list_models() -> list[str]:
 def describe_models() -> dict[str, str]:
     """Name -> one-line description, for ``--help`` texts and listings."""
     return {name: entry.description for name, entry in MODELS.items()}
+
+
+def needs_training(name: str) -> bool:
+    """False for models evaluated straight from their weights (``clip-zeroshot``)."""
+    if name not in MODELS:
+        raise ModelError(f"unknown model '{name}'; valid models: {', '.join(list_models())}")
+    return bool(getattr(FAMILIES[MODELS[name].family].model_cls, "needs_training", True))
 
 
 def tiny_options(name: str) -> dict[str, Any]:

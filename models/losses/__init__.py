@@ -11,6 +11,8 @@ weights.
   negatives, :func:`ranking_loss` (Dual-Path stage II, VSE++).
 * :mod:`models.losses.instance`: Dual-Path's :func:`instance_loss` (the ID loss through one
   classifier shared by the image and the text features, each modality's term returned apart).
+* :mod:`models.losses.rde`: RDE's triplet alignment loss and consensus division.
+* :mod:`models.losses.tbps`: TBPS-CLIP's N-ITC, R-ITC, C-ITC and SimCLR losses.
 """
 
 from models.losses.cmpm import cmpc_loss, cmpm_loss
