@@ -36,6 +36,7 @@ import hashlib
 import pickle
 import warnings
 import zipfile
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,13 +50,15 @@ from ogor.errors import ToreidError
 OPENAI_EXTRA_KEYS = ("input_resolution", "context_length", "vocab_size")
 
 
-class ForeignConfig(dict):
-    """Stands in for a release's configuration class (``easydict.EasyDict``) when unpickling:
-    a plain dict of ours, so the release's class is never imported."""
+class ForeignConfig:
+    """Stands in for a release's configuration class (``easydict.EasyDict``) when unpickling.
 
-    def __setstate__(self, state: Any) -> None:
-        if isinstance(state, dict):
-            self.update(state)
+    Creating one gives a plain ``OrderedDict`` (one of the few types torch's weights-only
+    unpickler fills), so the release's class is never imported and its items load as data.
+    """
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> OrderedDict:  # type: ignore[misc]
+        return OrderedDict()
 
 
 # (stand-in, "module.Class" as written in the pickle)
