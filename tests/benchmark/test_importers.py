@@ -285,3 +285,28 @@ def test_import_without_dataset_then_eval_needs_a_dataset(released, occluded_dat
     ok = CliRunner().invoke(main, ["eval", "--run", str(run), "--dataset", str(occluded_dataset),
                                    "--device", "cpu", "--quiet"])
     assert ok.exit_code == 0 and "occluded" in ok.output
+
+
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning", "ignore::FutureWarning")
+def test_openai_torchscript_archive_imports_like_the_backbone_loads_it(tmp_path):
+    """OpenAI's file is a TorchScript archive with a square grid: the import resizes it to the
+    model's grid exactly as ``Backbone(pretrained=FILE)`` does."""
+    from models.encoders.clip import Backbone
+
+    torch.manual_seed(4)
+    square = Backbone("tiny", image_size=(64, 64), quick_gelu=True).eval()
+    traced = torch.jit.trace_module(
+        square.clip, {"encode_image": (torch.ones(1, 3, 64, 64),),
+                      "encode_text": (torch.zeros(1, 77, dtype=torch.long),)},
+        check_trace=False)
+    path = tmp_path / "ViT-tiny.pt"
+    traced.save(str(path))
+    imported = build_imported_model("openai", path, backbone="tiny")
+    reference = Backbone("tiny", pretrained=str(path)).eval()
+    pixels = torch.randn(2, 3, *imported.image_size)
+    tokens = imported.tokenize(CAPTIONS)
+    with torch.no_grad():
+        assert torch.equal(imported.encode_images(pixels).pooled,
+                           reference.encode_images(pixels).pooled)
+        assert torch.allclose(imported.encode_texts(tokens).pooled,
+                              square.encode_texts(tokens).pooled, atol=1e-6)
