@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import hashlib
 import pickle
+import re
 import warnings
 import zipfile
 from collections import OrderedDict
@@ -178,10 +179,10 @@ def read_checkpoint(path: Path, fmt: str) -> dict[str, Tensor]:
         with torch.serialization.safe_globals(_SAFE_STAND_INS):
             payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        detail = str(error).split("Unsupported global:")[-1].split(".")[0:3]
-        hint = " ".join(".".join(detail).split())[:120]
+        found = re.search(r"GLOBAL (\S+)", str(error))
+        what = f"it asks for {found.group(1)}" if found else _first_line(error)[:80]
         raise ToreidError(f"{path}: refused: the file needs arbitrary unpickling, which could run "
-                          f"code ({hint}); only weights-only checkpoints are read") from None
+                          f"code ({what}); only weights-only checkpoints are read") from None
     except (RuntimeError, EOFError, ValueError, OSError) as error:
         text = str(error).strip().splitlines()
         raise ToreidError(f"{path}: not a readable checkpoint "
