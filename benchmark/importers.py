@@ -223,6 +223,8 @@ def _map_keys(state: dict[str, Tensor], fmt: str, path: Path) -> dict[str, Tenso
 def _build_options(fmt: str, mapped: dict[str, Tensor]) -> dict[str, Any]:
     """Architecture choices the release's tensors decide (classes, TSE width, SS head)."""
     options: dict[str, Any] = {"quick_gelu": True}  # every release here is OpenAI-CLIP based
+    if fmt in ("irra", "rde"):  # their eval transform: T.Resize((h, w)), PIL bilinear
+        options["image_interpolation"] = "bilinear"
     if fmt == "irra" and "classifier.weight" in mapped:
         options["num_classes"] = int(mapped["classifier.weight"].shape[0])
     if fmt == "rde" and "textual_tse.linear.weight" in mapped:
@@ -298,16 +300,21 @@ def _release_key(ours: str, fmt: str) -> str:
 
 def _resize_openai_pos_embed(mapped: dict[str, Tensor], model: torch.nn.Module,
                              path: Path) -> None:
-    """OpenAI's 14x14 grid -> the model's grid, with open_clip's resize (bicubic,
-    antialiased), exactly as :class:`models.encoders.clip.Backbone` loads such a file."""
+    """OpenAI's 14x14 grid -> the model's grid, as :class:`models.encoders.clip.Backbone` loads
+    such a file (its ``pos_embed_resize``: open_clip's bicubic-antialias by default)."""
     from open_clip.model import resize_pos_embed
+
+    from models.encoders.clip import resize_pos_embed_bilinear
 
     key = "backbone.clip.visual.positional_embedding"
     if key not in mapped:
         return
     holder = {"visual.positional_embedding": mapped[key]}
     try:
-        resize_pos_embed(holder, model.backbone.clip)
+        if model.backbone.pos_embed_resize == "bilinear":
+            resize_pos_embed_bilinear(holder, tuple(model.backbone.clip.visual.grid_size))
+        else:
+            resize_pos_embed(holder, model.backbone.clip)
     except Exception as error:  # a grid that is not square cannot be resized
         raise ToreidError(f"{path}: key 'visual.positional_embedding' cannot be resized "
                           f"({_first_line(error)})") from None
