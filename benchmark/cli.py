@@ -460,6 +460,72 @@ def report_cmd(runs, out, robustness, queries, topk, device) -> None:
     click.echo(f"wrote {path}")
 
 
+@main.command("import")
+@click.argument("checkpoint", type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["irra", "rde", "tbps-clip", "openai"]),
+              required=True, help="The release the file comes from.")
+@click.option("--out", type=click.Path(path_type=Path), required=True,
+              help="The run folder to create (e.g. runs/Occluded-CUHK-PEDES/irra-released).")
+@click.option("--dataset", default=None, metavar="NAME=ROOT",
+              help="Evaluate on this dataset's test split (writes metrics.json for bench table).")
+@click.option("--backbone", default="ViT-B-16", show_default=True,
+              help="Backbone preset the checkpoint was trained with.")
+@click.option("--image-size", default=None, metavar="HxW",
+              help="Input size (default: the release's: 384x128; TBPS-CLIP 224x224).")
+@click.option("--device", default="auto", show_default=True)
+@click.option("--batch-size", type=int, default=128, show_default=True)
+@click.option("--quiet", is_flag=True)
+@user_errors
+def import_cmd(checkpoint, fmt, out, dataset, backbone, image_size, device, batch_size,
+               quiet) -> None:
+    """Import a released checkpoint (IRRA, RDE, TBPS-CLIP, OpenAI CLIP) as a run folder.
+
+    The file is read weights-only (a file that needs arbitrary unpickling is refused), its keys
+    are mapped onto our model (a key or shape that does not fit is refused, naming it), and the
+    run folder records the file's sha256 and format. bench eval / query / table take it.
+
+    \b
+    Example:
+      bench import --format irra CUHK-PEDES/best.pth --out runs/Occluded-CUHK-PEDES/irra-released \\
+          --dataset Occluded-CUHK-PEDES=data/Occluded-CUHK-PEDES
+    """
+    from benchmark.importers import import_checkpoint
+    from benchmark.runner import parse_datasets
+
+    size = None
+    if image_size:
+        try:
+            height, width = (int(v) for v in image_size.lower().split("x"))
+        except ValueError:
+            raise ToreidError(f"--image-size: expected HxW such as 384x128, got "
+                              f"{image_size!r}") from None
+        size = (height, width)
+    pairs = parse_datasets(dataset) if dataset else [None]
+    if len(pairs) != 1:
+        raise ToreidError("--dataset: give one NAME=ROOT")
+    record = import_checkpoint(fmt, checkpoint, out, dataset=pairs[0], backbone=backbone,
+                               image_size=size, device=device, batch_size=batch_size,
+                               progress=not quiet)
+    click.echo(f"imported {checkpoint} ({fmt}) into {out}")
+    if record is None:
+        click.echo("no --dataset: evaluate with bench eval --run OUT --dataset ROOT")
+        return
+    _print_metrics_rows(record)
+
+
+def _print_metrics_rows(record: dict) -> None:
+    """The same rows bench eval prints: all queries, then occluded / clean."""
+    rows = [("all", record["test"])] + list((record.get("occlusion") or {}).items())
+    click.echo(f"{'queries':<10} {'n':>6} {'R@1':>7} {'R@5':>7} {'R@10':>7} {'mAP':>7} "
+               f"{'mINP':>7} {'Rsum':>7}")
+    for name, m in rows:
+        if not m.get("num_queries"):
+            click.echo(f"{name:<10} {0:>6}")
+            continue
+        click.echo(f"{name:<10} {m['num_queries']:>6} {m['R@1']:7.2f} {m['R@5']:7.2f} "
+                   f"{m['R@10']:7.2f} {m['mAP']:7.2f} {m['mINP']:7.2f} {m['Rsum']:7.2f}")
+
+
 @main.command("export")
 @click.option("--run", "run_path", type=click.Path(path_type=Path, exists=True, file_okay=False),
               required=True, help="A finished run folder.")

@@ -162,6 +162,9 @@ def run_benchmark(
     Under torchrun only rank 0 logs (RANK is read from the environment because the process
     group is created later, by the first run).
     """
+    from benchmark.released import evaluate_untrained
+    from models.registry import needs_training
+
     check_models(models)
     if int(os.environ.get("RANK", "0")) != 0:
         def log(message: str) -> None:  # noqa: ARG001 - other ranks stay quiet
@@ -176,8 +179,11 @@ def run_benchmark(
                                model_options=options, preset=preset)
                 log(f"== {model} on {label} (seed {seed}, preset {preset}) -> "
                     f"{results.run_dir(out, label, model, seed)}")
-                record = run_training(spec, out, resume=resume, progress=progress,
-                                      epoch_hook=epoch_hook)
+                if needs_training(model):
+                    record = run_training(spec, out, resume=resume, progress=progress,
+                                          epoch_hook=epoch_hook)
+                else:  # zero-shot: evaluated straight from its weights
+                    record = evaluate_untrained(spec, out, progress=progress)
                 if record is not None:
                     test = record["test"]
                     log(f"   test R@1 {test['R@1']:.2f}  R@5 {test['R@5']:.2f}  "

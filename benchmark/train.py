@@ -342,8 +342,8 @@ def recorded_dataset_root(run: Path, config: dict[str, Any]) -> Path:
     section = config.get("dataset")
     root = section.get("root") if isinstance(section, dict) else None
     if not isinstance(root, str):
-        raise ToreidError(f"{Path(run) / 'config.json'}: field 'dataset.root' missing (pass "
-                          "--dataset)")
+        raise ToreidError(f"{Path(run) / 'config.json'}: field 'dataset.root' missing (an "
+                          "imported checkpoint records no dataset): pass --dataset ROOT")
     return Path(root)
 
 

@@ -20,6 +20,8 @@ Variants are configurations of a few families, never copies of code:
 * ``ssan`` (RN50 + Bi-LSTM, stripes + word-attention parts + part relations) and ``tipcb``
   (RN50 + BERT, low-level / stripe / global levels): :mod:`models.methods.ssan`,
   :mod:`models.methods.tipcb`.
+* ``rde``, ``tbps-clip``: RDE (CVPR 2024) and TBPS-CLIP (AAAI 2024), see their modules.
+* ``clip-zeroshot``: pretrained CLIP evaluated without training (``needs_training = False``).
 
 Any config field can be overridden: ``build_model("mgcc", fusion="max-mean", rho_image=0.3)``.
 """
@@ -43,6 +45,9 @@ from models.methods.mgcc import FUSIONS, MGCC, MGCC_PAPER_RATIOS, MGCCConfig, ta
 from models.methods.mgcc_release import MGCCRelease, MGCCReleaseConfig
 from models.methods.ssan import SSAN, SSANConfig
 from models.methods.tipcb import TIPCB, TIPCBConfig
+from models.methods.rde import RDE, RDEConfig
+from models.methods.tbps_clip import TBPSCLIP, TBPSCLIPConfig
+from models.methods.zeroshot import ZeroShotCLIP, ZeroShotCLIPConfig
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,9 @@ FAMILIES: dict[str, Family] = {
     # last stride 1: the tiny ResNet's stride is 8, so 48x16 gives a 6x2 map; the tiny BERT
     "tipcb": Family(TIPCBConfig, TIPCB, {"backbone": "tiny", **TINY_TWO_TOWER,
                                         "image_size": (48, 16)}),
+    "rde": Family(RDEConfig, RDE, {"backbone": "tiny", "tse_dim": 128}),
+    "tbps-clip": Family(TBPSCLIPConfig, TBPSCLIP, {"backbone": "tiny", "simclr_hidden": 32}),
+    "clip-zeroshot": Family(ZeroShotCLIPConfig, ZeroShotCLIP, {"backbone": "tiny"}),
 }
 
 #: Values of fields added after runs were recorded, for configs that predate them: an ``mgcc``
@@ -138,6 +146,11 @@ def _entries() -> dict[str, ModelEntry]:
     entries["tipcb"] = ModelEntry(
         "tipcb", "TIPCB (S): RN50 + frozen BERT + part-branch text CNN, CMPM at low-level, "
                  "stripe and global levels", {"text_encoder": "bert", "bert": "bert-base-uncased"})
+    entries["rde"] = ModelEntry("rde", "RDE: BGE + TSE branches, TAL, consensus division")
+    entries["tbps-clip"] = ModelEntry(
+        "tbps-clip", "TBPS-CLIP: CLIP + augmentations, N-ITC + R-ITC + C-ITC + SimCLR")
+    entries["clip-zeroshot"] = ModelEntry(
+        "clip-zeroshot", "zero-shot CLIP: pretrained weights evaluated, no training")
     return entries
 
 
@@ -152,6 +165,13 @@ def list_models() -> list[str]:
 def describe_models() -> dict[str, str]:
     """Name -> one-line description, for ``--help`` texts and listings."""
     return {name: entry.description for name, entry in MODELS.items()}
+
+
+def needs_training(name: str) -> bool:
+    """False for models evaluated straight from their weights (``clip-zeroshot``)."""
+    if name not in MODELS:
+        raise ModelError(f"unknown model '{name}'; valid models: {', '.join(list_models())}")
+    return bool(getattr(FAMILIES[MODELS[name].family].model_cls, "needs_training", True))
 
 
 def tiny_options(name: str) -> dict[str, Any]:

@@ -13,6 +13,8 @@ weights.
   classifier shared by the image and the text features, each modality's term returned apart).
 * :mod:`models.losses.compound_ranking`: SSAN's :func:`compound_ranking_loss` (semi-hard
   triplets with the own caption, plus a weak term with another caption of the same person).
+* :mod:`models.losses.rde`: RDE's triplet alignment loss and consensus division.
+* :mod:`models.losses.tbps`: TBPS-CLIP's N-ITC, R-ITC, C-ITC and SimCLR losses.
 """
 
 from models.losses.cmpm import cmpc_loss, cmpm_loss

@@ -27,8 +27,8 @@ def finished_run(tmp_path_factory):
     return base / "runs", root
 
 
-@pytest.mark.parametrize("command", ["run", "eval", "table", "query", "ls", "robustness",
-                                     "report"])
+@pytest.mark.parametrize("command", ["run", "eval", "table", "query", "import", "ls",
+                                     "robustness", "report"])
 def test_every_help_has_an_example(command):
     result = CliRunner().invoke(main, [command, "--help"])
     assert result.exit_code == 0
