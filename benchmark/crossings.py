@@ -21,7 +21,7 @@ from typing import Any
 import pandas as pd
 
 from benchmark.results import RunResult
-from ogor.errors import ToreidError
+from toreid.errors import ToreidError
 
 CROSSINGS_DIR = "crossings"
 CROSSING_FORMAT = "toreid-crossing"

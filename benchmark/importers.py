@@ -26,8 +26,9 @@ The releases' layouts (read in their public code; nothing of it is used here):
 Safety: every pickle is read with ``torch.load(weights_only=True)``, so a file that would need
 arbitrary unpickling is refused before any of its code runs. The one foreign class a release
 needs (TBPS-CLIP's ``easydict.EasyDict`` configuration) is read as a plain ``dict`` subclass
-of ours, never imported. OpenAI's TorchScript archives are read with ``torch.jit.load``, which
-runs no Python pickle code.
+of ours, never imported. OpenAI's TorchScript archives are read tensor by tensor through the same
+weights-only unpickler (:func:`models.encoders.weights_file.read_torchscript_state_dict`), never
+with ``torch.jit.load``.
 """
 
 from __future__ import annotations
@@ -35,8 +36,6 @@ from __future__ import annotations
 import hashlib
 import pickle
 import re
-import warnings
-import zipfile
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,7 +45,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ogor.errors import ToreidError
+from models.encoders.weights_file import is_torchscript_archive, read_torchscript_state_dict
+from toreid.errors import ToreidError
 
 OPENAI_EXTRA_KEYS = ("input_resolution", "context_length", "vocab_size")
 
@@ -154,27 +154,14 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _is_torchscript(path: Path) -> bool:
-    try:
-        with zipfile.ZipFile(path) as archive:
-            return any(n.split("/", 1)[-1].startswith("code/") for n in archive.namelist())
-    except (zipfile.BadZipFile, OSError):
-        return False
-
-
 def read_checkpoint(path: Path, fmt: str) -> dict[str, Tensor]:
     """The release's state dict, read weights-only (see the module docstring)."""
     path = Path(path)
     if not path.is_file():
         raise ToreidError(f"{path}: checkpoint not found")
-    if fmt == "openai" and _is_torchscript(path):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                return dict(torch.jit.load(str(path), map_location="cpu").state_dict())
-            except RuntimeError as error:
-                raise ToreidError(f"{path}: not a readable TorchScript archive "
-                                  f"({str(error).splitlines()[0]})") from None
+    if fmt == "openai" and is_torchscript_archive(path):
+        # the tensors only, through the weights-only unpickler: the archive's code never runs
+        return read_torchscript_state_dict(path)
     try:
         with torch.serialization.safe_globals(_SAFE_STAND_INS):
             payload = torch.load(path, map_location="cpu", weights_only=True)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ogor.errors import ToreidError
+from toreid.errors import ToreidError
 
 TENSORBOARD_DIR = "tensorboard"
 

@@ -23,8 +23,8 @@ from benchmark.data import eval_set
 from benchmark.evaluate import evaluate
 from benchmark.train import RunSpec, _occlusion_flags, resolve_device, save_checkpoint
 from ogor.datasets import read_dataset
-from ogor.errors import ToreidError
 from ogor.io import atomic_write_json
+from toreid.errors import ToreidError
 
 #: The label that marks a released checkpoint's row in tables.
 RELEASED_MARK = "released checkpoint"

@@ -25,7 +25,7 @@ import pandas as pd
 
 from benchmark import leaderboard
 from benchmark.results import RunResult, find_results
-from ogor.errors import ToreidError
+from toreid.errors import ToreidError
 
 REPORT_NAME = "index.html"
 

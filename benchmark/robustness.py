@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from benchmark.metrics import QueryStats, summarize
-from ogor.errors import ToreidError
+from toreid.errors import ToreidError
 
 ROBUSTNESS_FORMAT = "toreid-robustness"
 ROBUSTNESS_VERSION = 1
