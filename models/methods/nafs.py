@@ -115,7 +115,8 @@ def _stripe_features(branch: nn.Module, x: Tensor, parts: int, shuffle: bool) ->
         shuffled = _shuffle_rows(x, stripe_bounds(x.shape[2], parts), order)
         out = branch(shuffled)
         out_bounds = stripe_bounds(out.shape[2], parts)
-        pieces = {original: out[:, :, a:b] for (a, b), original in zip(out_bounds, order)}
+        pieces = {original: out[:, :, a:b]
+                  for (a, b), original in zip(out_bounds, order, strict=True)}
         out = torch.cat([pieces[i] for i in range(parts)], dim=2)
     return [out[:, :, a:b].mean(dim=(2, 3)) for a, b in stripe_bounds(out.shape[2], parts)]
 
@@ -195,9 +196,10 @@ class NAFS(TwoTowerModel):
         shuffle = self.training
         stripes = (_stripe_features(self.fine_branch, stage2, config.parts_fine, shuffle)
                    + _stripe_features(self.coarse_branch, stage3, config.parts_coarse, shuffle))
-        parts = [global_feature] + [fc(s) for fc, s in zip(self.part_projections, stripes)]
-        queries = torch.stack([fc(p) for fc, p in zip(self.part_query, parts)], dim=1)
-        values = torch.stack([fc(p) for fc, p in zip(self.part_value, parts)], dim=1)
+        parts = [global_feature] + [
+            fc(s) for fc, s in zip(self.part_projections, stripes, strict=True)]
+        queries = torch.stack([fc(p) for fc, p in zip(self.part_query, parts, strict=True)], dim=1)
+        values = torch.stack([fc(p) for fc, p in zip(self.part_value, parts, strict=True)], dim=1)
         tokens = torch.cat([queries, values], dim=1)
         mask = torch.ones(tokens.shape[:2], dtype=torch.bool, device=tokens.device)
         return ImageFeatures(global_feature, tokens, mask, mask.float() / mask.shape[1])

@@ -1,4 +1,4 @@
-"""NAFS: full-scale stripes, sub-sentences, non-local similarity, re-ranking by visual neighbours."""
+"""NAFS: full-scale stripes, sub-sentences, non-local similarity, visual-neighbour re-ranking."""
 
 from __future__ import annotations
 
