@@ -32,7 +32,10 @@ read to learn); where we differ, the docstrings say so.
   ``lambda_cont``).
 * **Re-ranking by visual neighbours** (evaluation option ``rerank_k``, code ``--reranking``
   with K = 5): :func:`visual_neighbour_rerank`; 0 turns it off. It is part of the model config,
-  so a run's ``config.json`` records whether its numbers were re-ranked.
+  so a run's ``config.json`` records whether its numbers were re-ranked. It re-ranks text
+  queries over the images of each similarity call (the evaluator passes the whole gallery);
+  image-to-text scores (``--i2t``) are those re-ranked scores transposed, as NAFS re-ranks
+  text-to-image retrieval only.
 """
 
 from __future__ import annotations
