@@ -50,8 +50,8 @@ from benchmark.optim import (
     irra_epoch_factor,
     irra_param_groups,
 )
-from benchmark.protocol import ICFG_SPLITS, apply_icfg_split, selection_record
 from benchmark.parsing import ParsingMaps, resolve_parsing_dir
+from benchmark.protocol import ICFG_SPLITS, apply_icfg_split, selection_record
 from ogor.datasets import read_dataset
 from toreid.errors import ToreidError
 from toreid.io import atomic_write_json, read_json, stable_seed
