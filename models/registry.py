@@ -45,13 +45,13 @@ from models.methods.dpath import DPath, DPathConfig
 from models.methods.irra import IRRA, IRRAConfig
 from models.methods.mgcc import FUSIONS, MGCC, MGCC_PAPER_RATIOS, MGCCConfig, table3_variants
 from models.methods.mgcc_release import MGCCRelease, MGCCReleaseConfig
-from models.methods.ssan import SSAN, SSANConfig
-from models.methods.tipcb import TIPCB, TIPCBConfig
-from models.methods.rde import RDE, RDEConfig
-from models.methods.tbps_clip import TBPSCLIP, TBPSCLIPConfig
-from models.methods.zeroshot import ZeroShotCLIP, ZeroShotCLIPConfig
 from models.methods.nafs import NAFS, NAFSConfig
+from models.methods.rde import RDE, RDEConfig
+from models.methods.ssan import SSAN, SSANConfig
+from models.methods.tbps_clip import TBPSCLIP, TBPSCLIPConfig
+from models.methods.tipcb import TIPCB, TIPCBConfig
 from models.methods.vitaa import ViTAA, ViTAAConfig
+from models.methods.zeroshot import ZeroShotCLIP, ZeroShotCLIPConfig
 
 
 @dataclass(frozen=True)
