@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from benchmark.parsing import ParsingMaps
 from ogor.datasets import Dataset, Record
 from ogor.errors import DatasetError, ToreidError
 from toreid.io import stable_seed
@@ -173,8 +174,10 @@ class TrainPairs(torch.utils.data.Dataset):
         seed: int,
         split: str = "train",
         interpolation: str = "bicubic",
+        parsing: ParsingMaps | None = None,
     ) -> None:
         self.dataset = dataset
+        self.parsing = parsing
         records = dataset.split(split)
         if not records:
             raise DatasetError(dataset.annotation_path, f"no '{split}' records", field="split")
@@ -195,21 +198,35 @@ class TrainPairs(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, str, int]:
+    def __getitem__(self, index: int) -> tuple:
+        """``(pixels, caption, pid)``, plus the parsing map ``[H, W]`` when the model trains
+        against one: the augmentation is replayed on it with the same random draws, so flips and
+        crops move it with the pixels (padding and random erasing make background)."""
         record, caption = self.samples[index]
         pixels = to_tensor(self.images.get(self.dataset.image_file(record)), self.mean, self.std)
         rng = np.random.default_rng(stable_seed(self.seed, f"aug/{self.epoch}/{index}"))
+        pid = self.pid_map[record.person_id]
+        if self.parsing is None:
+            return augment(pixels, self.aug, rng, self.mean, self.std), caption, pid
+        # the same draws again move the parsing map exactly as the pixels (labels + 1, so that
+        # padding (0) and the erasing fill (< 0.5) both come out as background)
+        replay = np.random.default_rng(stable_seed(self.seed, f"aug/{self.epoch}/{index}"))
         pixels = augment(pixels, self.aug, rng, self.mean, self.std)
-        return pixels, caption, self.pid_map[record.person_id]
+        labels = (self.parsing.get(record.image_path) + 1).float().expand(3, -1, -1)
+        moved = augment(labels.clone(), self.aug, replay)
+        return pixels, caption, pid, (moved[0].round().long() - 1).clamp_min(0)
 
 
-def collate_pairs(batch: list[tuple[torch.Tensor, str, int]]) -> dict:
+def collate_pairs(batch: list[tuple]) -> dict:
     """Stack a list of :class:`TrainPairs` samples; captions stay strings."""
-    return {
+    out = {
         "images": torch.stack([b[0] for b in batch]),
         "captions": [b[1] for b in batch],
         "pids": torch.tensor([b[2] for b in batch], dtype=torch.long),
     }
+    if batch and len(batch[0]) > 3:
+        out["parsing"] = torch.stack([b[3] for b in batch])
+    return out
 
 
 class EpochSampler(torch.utils.data.Sampler[int]):

@@ -141,6 +141,12 @@ def demo_dataset(spec: DemoSpec = DemoSpec(), cache: Path | None = None,
             shutil.rmtree(occluded)
         log(f"occluding it (default library, ratio {spec.ratio}, seed 0) in {occluded} ...")
         generate_dataset(clean, occluded, ratio=spec.ratio, seed=0)
+    parsing = base / "parsing"  # ViTAA's masks, from the renderer's regions (beside the data)
+    if not (parsing / "ogor-parsing.json").is_file():
+        from ogor.synth.parsing import write_parsing_maps
+
+        log(f"writing its human-parsing maps (from the rendered regions) in {parsing} ...")
+        write_parsing_maps(clean, parsing)
     return occluded
 
 

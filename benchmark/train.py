@@ -50,6 +50,7 @@ from benchmark.optim import (
     irra_epoch_factor,
     irra_param_groups,
 )
+from benchmark.parsing import ParsingMaps, resolve_parsing_dir
 from benchmark.protocol import ICFG_SPLITS, apply_icfg_split, selection_record
 from ogor.datasets import read_dataset
 from toreid.errors import ToreidError
@@ -394,9 +395,11 @@ def run_training(spec: RunSpec, out: Path, *, resume: bool = False,
         raise ToreidError(f"{dataset.annotation_path}: dataset has no 'train' split")
     num_classes = len({r.person_id for r in pairs_probe})
     train_captions = [c for r in pairs_probe for c in r.captions]
+    options, parsing_dir = _parsing_option(spec, options)
     model = build_for_run(spec.model, num_classes, options, train_captions).to(device)
     pairs = TrainPairs(dataset, model.image_size, model.image_mean, model.image_std,
-                       aug=cfg.augment, seed=cfg.seed, interpolation=model.image_interpolation)
+                       aug=cfg.augment, seed=cfg.seed, interpolation=model.image_interpolation,
+                       parsing=ParsingMaps(parsing_dir, model.image_size) if parsing_dir else None)
     optimizer = build_optimizer(model, cfg)
     steps_per_epoch = len(train_loader(pairs, batch_size=cfg.batch_size, epoch=0, seed=cfg.seed,
                                        rank=world.rank, world=world.size))
@@ -557,6 +560,8 @@ def _train_epoch(train_model, model, pairs, optimizer, scheduler, scaler, cfg: T
         inputs = {"images": batch["images"].to(device, non_blocking=True),
                   "tokens": model.tokenize(batch["captions"]).to(device),
                   "pids": batch["pids"].to(device)}
+        if "parsing" in batch:  # models that declare train_inputs = ("parsing",)
+            inputs["parsing"] = batch["parsing"].to(device)
         with autocast(device, cfg.amp):
             named = train_model(inputs)
         total = sum(v.float() for v in named.values())
@@ -574,6 +579,20 @@ def _train_epoch(train_model, model, pairs, optimizer, scheduler, scaler, cfg: T
             sums[key] = sums.get(key, 0.0) + float(value.detach())
         sums["total"] = sums.get("total", 0.0) + float(total.detach())
     return {k: dist.all_reduce_mean(v / max(1, steps)) for k, v in sums.items()}
+
+
+def _parsing_option(spec: RunSpec, options: dict[str, Any]) -> tuple[dict[str, Any], Path | None]:
+    """For a model that trains against human-parsing masks (its class declares
+    ``train_inputs = ("parsing",)``): the options with the resolved ``parsing_dir`` (recorded
+    in ``config.json``) and that folder; others get ``(options, None)``. No masks: one-line
+    refusal saying how to make them (:func:`benchmark.parsing.resolve_parsing_dir`)."""
+    from models.registry import FAMILIES, MODELS
+
+    model_cls = FAMILIES[MODELS[spec.model].family].model_cls
+    if "parsing" not in getattr(model_cls, "train_inputs", ()):
+        return options, None
+    folder = resolve_parsing_dir(spec.model, options, spec.dataset_root)
+    return {**options, "parsing_dir": str(folder)}, folder
 
 
 def _occlusion_flags(root: Path) -> dict[str, bool] | None:

@@ -22,6 +22,8 @@ Variants are configurations of a few families, never copies of code:
   :mod:`models.methods.tipcb`.
 * ``rde``, ``tbps-clip``: RDE (CVPR 2024) and TBPS-CLIP (AAAI 2024), see their modules.
 * ``clip-zeroshot``: pretrained CLIP evaluated without training (``needs_training = False``).
+* ``vitaa`` (RN50 + Bi-LSTM, parsing-supervised attribute branches) and ``nafs`` (RN50 + BERT,
+  full-scale parts, non-local alignment, optional re-ranking by visual neighbours).
 
 Any config field can be overridden: ``build_model("mgcc", fusion="max-mean", rho_image=0.3)``.
 """
@@ -43,10 +45,12 @@ from models.methods.dpath import DPath, DPathConfig
 from models.methods.irra import IRRA, IRRAConfig
 from models.methods.mgcc import FUSIONS, MGCC, MGCC_PAPER_RATIOS, MGCCConfig, table3_variants
 from models.methods.mgcc_release import MGCCRelease, MGCCReleaseConfig
+from models.methods.nafs import NAFS, NAFSConfig
 from models.methods.rde import RDE, RDEConfig
 from models.methods.ssan import SSAN, SSANConfig
 from models.methods.tbps_clip import TBPSCLIP, TBPSCLIPConfig
 from models.methods.tipcb import TIPCB, TIPCBConfig
+from models.methods.vitaa import ViTAA, ViTAAConfig
 from models.methods.zeroshot import ZeroShotCLIP, ZeroShotCLIPConfig
 
 
@@ -91,6 +95,8 @@ FAMILIES: dict[str, Family] = {
     "rde": Family(RDEConfig, RDE, {"backbone": "tiny", "tse_dim": 128}),
     "tbps-clip": Family(TBPSCLIPConfig, TBPSCLIP, {"backbone": "tiny", "simclr_hidden": 32}),
     "clip-zeroshot": Family(ZeroShotCLIPConfig, ZeroShotCLIP, {"backbone": "tiny"}),
+    "vitaa": Family(ViTAAConfig, ViTAA, {"backbone": "tiny", **TINY_TWO_TOWER, "part_dim": 16}),
+    "nafs": Family(NAFSConfig, NAFS, {"backbone": "tiny", **TINY_TWO_TOWER}),
 }
 
 #: Values of fields added after runs were recorded, for configs that predate them: an ``mgcc``
@@ -151,6 +157,12 @@ def _entries() -> dict[str, ModelEntry]:
         "tbps-clip", "TBPS-CLIP: CLIP + augmentations, N-ITC + R-ITC + C-ITC + SimCLR")
     entries["clip-zeroshot"] = ModelEntry(
         "clip-zeroshot", "zero-shot CLIP: pretrained weights evaluated, no training")
+    entries["vitaa"] = ModelEntry(
+        "vitaa", "ViTAA: RN50 + Bi-LSTM, attribute branches supervised by human-parsing masks, "
+                 "aligned with attribute phrases (Wang et al., ECCV 2020)")
+    entries["nafs"] = ModelEntry(
+        "nafs", "NAFS: RN50 + BERT, staircase full-scale parts, locality-constrained text, "
+                "contextual non-local attention (Gao et al., 2021)")
     return entries
 
 

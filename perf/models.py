@@ -69,6 +69,12 @@ CONFIGS: list[tuple[str, str, dict]] = [
     ("ssan", "ssan", {"backbone": "resnet50"}),
     ("tipcb", "tipcb", {"backbone": "resnet50", "bert": "tiny",
                         "bert_architecture": BERT_BASE_ARCHITECTURE}),
+    # ViTAA: RN50 + Bi-LSTM at 384x128, 5 attribute branches, with random parsing maps
+    ("vitaa", "vitaa", {"backbone": "resnet50"}),
+    # NAFS: RN50 staircase at 384x128 + a random BERT-base (built-in WordPiece vocabulary),
+    # 768-d, re-ranking off (it acts at evaluation only)
+    ("nafs", "nafs", {"backbone": "resnet50", "bert": "tiny",
+                      "bert_architecture": BERT_BASE_ARCHITECTURE}),
 ]
 
 # Paper Table 4: (T ms/query, M GB) without selection -> with the dataset's ratios.
@@ -105,6 +111,8 @@ def run_one(spec: dict) -> dict:
         "tokens": model.tokenize(captions).to(device),
         "pids": (torch.arange(batch_size) // 2).to(device),
     }
+    if "parsing" in getattr(model, "train_inputs", ()):  # ViTAA: human-parsing labels 0-5
+        batch["parsing"] = torch.randint(0, 6, (batch_size, *model.image_size), device=device)
     amp_dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
 
     def sync() -> None:

@@ -15,8 +15,11 @@ weights.
   triplets with the own caption, plus a weak term with another caption of the same person).
 * :mod:`models.losses.rde`: RDE's triplet alignment loss and consensus division.
 * :mod:`models.losses.tbps`: TBPS-CLIP's N-ITC, R-ITC, C-ITC and SimCLR losses.
+* :mod:`models.losses.alignment`: ViTAA's :func:`alignment_loss` and
+  :func:`normalized_identity_loss`.
 """
 
+from models.losses.alignment import alignment_loss, normalized_identity_loss
 from models.losses.cmpm import cmpc_loss, cmpm_loss
 from models.losses.compound_ranking import compound_ranking_loss
 from models.losses.contrastive import info_nce, sdm_loss
@@ -24,5 +27,6 @@ from models.losses.identity import identity_loss
 from models.losses.instance import instance_loss
 from models.losses.ranking import ranking_loss, ranking_loss_from_scores
 
-__all__ = ["cmpc_loss", "cmpm_loss", "compound_ranking_loss", "identity_loss", "info_nce",
-           "instance_loss", "ranking_loss", "ranking_loss_from_scores", "sdm_loss"]
+__all__ = ["alignment_loss", "cmpc_loss", "cmpm_loss", "compound_ranking_loss", "identity_loss",
+           "info_nce", "instance_loss", "normalized_identity_loss", "ranking_loss",
+           "ranking_loss_from_scores", "sdm_loss"]

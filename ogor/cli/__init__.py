@@ -14,6 +14,7 @@ COMMANDS: dict[str, str] = {
     "check": "ogor.cli.dataset:check",
     "stats": "ogor.cli.dataset:stats",
     "synth": "ogor.cli.synth:synth",
+    "synth-parsing": "ogor.cli.synth:synth_parsing",
     "taxonomy": "ogor.cli.oil:taxonomy",
     "import-oil": "ogor.cli.oil:import_oil",
     "fetch-oil": "ogor.cli.oil:fetch_oil",

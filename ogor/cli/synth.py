@@ -56,3 +56,22 @@ def synth(
         f"{sum(len(r.captions) for r in dataset.records)} captions "
         f"({seconds:.1f} s, {images / max(seconds, 1e-9):.0f} images/s)"
     )
+
+
+@click.command("synth-parsing")
+@click.argument("root", type=click.Path(path_type=str))
+@click.argument("out", type=click.Path(path_type=str))
+@user_errors
+def synth_parsing(root: str, out: str) -> None:
+    """Write human-parsing maps (one PNG per image, labels in docs/parsing.md) of the
+    `ogor synth` dataset ROOT into OUT, from the region boxes it recorded: the masks ViTAA
+    trains against (``bench run --models vitaa --model-opt parsing_dir=OUT``).
+
+    \b
+    Example:
+      ogor synth-parsing demo/cuhk demo/cuhk-parsing
+    """
+    from ogor.synth.parsing import write_parsing_maps
+
+    folder = write_parsing_maps(root, out)
+    click.echo(f"wrote parsing maps of {root} to {folder}")
