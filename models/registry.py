@@ -22,6 +22,7 @@ Variants are configurations of a few families, never copies of code:
   :mod:`models.methods.tipcb`.
 * ``rde``, ``tbps-clip``: RDE (CVPR 2024) and TBPS-CLIP (AAAI 2024), see their modules.
 * ``clip-zeroshot``: pretrained CLIP evaluated without training (``needs_training = False``).
+* ``tbps`` (RN50 + BERT, momentum contrast with queues).
 
 Any config field can be overridden: ``build_model("mgcc", fusion="max-mean", rho_image=0.3)``.
 """
@@ -48,6 +49,7 @@ from models.methods.tipcb import TIPCB, TIPCBConfig
 from models.methods.rde import RDE, RDEConfig
 from models.methods.tbps_clip import TBPSCLIP, TBPSCLIPConfig
 from models.methods.zeroshot import ZeroShotCLIP, ZeroShotCLIPConfig
+from models.methods.tbps import TBPS, TBPSConfig
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,7 @@ FAMILIES: dict[str, Family] = {
     "rde": Family(RDEConfig, RDE, {"backbone": "tiny", "tse_dim": 128}),
     "tbps-clip": Family(TBPSCLIPConfig, TBPSCLIP, {"backbone": "tiny", "simclr_hidden": 32}),
     "clip-zeroshot": Family(ZeroShotCLIPConfig, ZeroShotCLIP, {"backbone": "tiny"}),
+    "tbps": Family(TBPSConfig, TBPS, {"backbone": "tiny", **TINY_TWO_TOWER, "queue_size": 16}),
 }
 
 #: Values of fields added after runs were recorded, for configs that predate them: an ``mgcc``
@@ -151,6 +154,11 @@ def _entries() -> dict[str, ModelEntry]:
         "tbps-clip", "TBPS-CLIP: CLIP + augmentations, N-ITC + R-ITC + C-ITC + SimCLR")
     entries["clip-zeroshot"] = ModelEntry(
         "clip-zeroshot", "zero-shot CLIP: pretrained weights evaluated, no training")
+    entries["tbps"] = ModelEntry(
+        "tbps", "TBPS (S): RN50 + BERT, cross-modal momentum contrast with queues + instance + "
+                "alignment losses (Han et al., BMVC 2021)",
+        {"image_encoder": "resnet", "backbone": "resnet50", "text_encoder": "bert",
+         "bert": "bert-base-uncased"})
     return entries
 
 

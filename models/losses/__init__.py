@@ -15,6 +15,8 @@ weights.
   triplets with the own caption, plus a weak term with another caption of the same person).
 * :mod:`models.losses.rde`: RDE's triplet alignment loss and consensus division.
 * :mod:`models.losses.tbps`: TBPS-CLIP's N-ITC, R-ITC, C-ITC and SimCLR losses.
+* :mod:`models.losses.momentum`: TBPS's :func:`queue_info_nce` (momentum-queue contrast) and
+  :func:`global_align_loss`.
 """
 
 from models.losses.cmpm import cmpc_loss, cmpm_loss
@@ -26,3 +28,9 @@ from models.losses.ranking import ranking_loss, ranking_loss_from_scores
 
 __all__ = ["cmpc_loss", "cmpm_loss", "compound_ranking_loss", "identity_loss", "info_nce",
            "instance_loss", "ranking_loss", "ranking_loss_from_scores", "sdm_loss"]
+__all__ = ["cmpc_loss", "cmpm_loss", "identity_loss", "info_nce", "instance_loss", "ranking_loss",
+           "ranking_loss_from_scores", "sdm_loss"]
+from models.losses.momentum import global_align_loss, queue_info_nce
+
+__all__ = ["cmpc_loss", "cmpm_loss", "global_align_loss", "identity_loss", "info_nce",
+           "queue_info_nce", "sdm_loss"]
