@@ -23,6 +23,8 @@ Variants are configurations of a few families, never copies of code:
 * ``rde``, ``tbps-clip``: RDE (CVPR 2024) and TBPS-CLIP (AAAI 2024), see their modules.
 * ``clip-zeroshot``: pretrained CLIP evaluated without training (``needs_training = False``).
 * ``tbps`` (RN50 + BERT, momentum contrast with queues).
+* ``tbps`` (RN50 + BERT, momentum contrast with queues); ``saf`` (timm ViT + BERT, learnable
+  part queries).
 
 Any config field can be overridden: ``build_model("mgcc", fusion="max-mean", rho_image=0.3)``.
 """
@@ -49,6 +51,7 @@ from models.methods.tipcb import TIPCB, TIPCBConfig
 from models.methods.rde import RDE, RDEConfig
 from models.methods.tbps_clip import TBPSCLIP, TBPSCLIPConfig
 from models.methods.zeroshot import ZeroShotCLIP, ZeroShotCLIPConfig
+from models.methods.saf import SAF, SAFConfig
 from models.methods.tbps import TBPS, TBPSConfig
 
 
@@ -94,6 +97,8 @@ FAMILIES: dict[str, Family] = {
     "tbps-clip": Family(TBPSCLIPConfig, TBPSCLIP, {"backbone": "tiny", "simclr_hidden": 32}),
     "clip-zeroshot": Family(ZeroShotCLIPConfig, ZeroShotCLIP, {"backbone": "tiny"}),
     "tbps": Family(TBPSConfig, TBPS, {"backbone": "tiny", **TINY_TWO_TOWER, "queue_size": 16}),
+    "saf": Family(SAFConfig, SAF, {"backbone": "tiny", **TINY_TWO_TOWER, "num_parts": 3,
+                                   "num_heads": 2}),
 }
 
 #: Values of fields added after runs were recorded, for configs that predate them: an ``mgcc``
@@ -158,6 +163,11 @@ def _entries() -> dict[str, ModelEntry]:
         "tbps", "TBPS (S): RN50 + BERT, cross-modal momentum contrast with queues + instance + "
                 "alignment losses (Han et al., BMVC 2021)",
         {"image_encoder": "resnet", "backbone": "resnet50", "text_encoder": "bert",
+         "bert": "bert-base-uncased"})
+    entries["saf"] = ModelEntry(
+        "saf", "SAF (M): ViT + BERT, learnable part queries aggregate patches / words into "
+               "aligned part features (Li et al., ICASSP 2022)",
+        {"image_encoder": "vit", "backbone": "vit_base_patch16_224", "text_encoder": "bert",
          "bert": "bert-base-uncased"})
     return entries
 
