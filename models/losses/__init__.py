@@ -24,6 +24,7 @@ from models.losses.compound_ranking import compound_ranking_loss
 from models.losses.contrastive import info_nce, sdm_loss
 from models.losses.identity import identity_loss
 from models.losses.instance import instance_loss
+from models.losses.momentum import global_align_loss, queue_info_nce
 from models.losses.ranking import ranking_loss, ranking_loss_from_scores
 
 __all__ = ["cmpc_loss", "cmpm_loss", "compound_ranking_loss", "identity_loss", "info_nce",
@@ -33,4 +34,5 @@ __all__ = ["cmpc_loss", "cmpm_loss", "identity_loss", "info_nce", "instance_loss
 from models.losses.momentum import global_align_loss, queue_info_nce
 
 __all__ = ["cmpc_loss", "cmpm_loss", "global_align_loss", "identity_loss", "info_nce",
-           "queue_info_nce", "sdm_loss"]
+           "instance_loss", "queue_info_nce", "ranking_loss", "ranking_loss_from_scores",
+           "sdm_loss"]
