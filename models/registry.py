@@ -22,7 +22,6 @@ Variants are configurations of a few families, never copies of code:
   :mod:`models.methods.tipcb`.
 * ``rde``, ``tbps-clip``: RDE (CVPR 2024) and TBPS-CLIP (AAAI 2024), see their modules.
 * ``clip-zeroshot``: pretrained CLIP evaluated without training (``needs_training = False``).
-* ``tbps`` (RN50 + BERT, momentum contrast with queues).
 * ``tbps`` (RN50 + BERT, momentum contrast with queues); ``saf`` (timm ViT + BERT, learnable
   part queries).
 
@@ -46,13 +45,13 @@ from models.methods.dpath import DPath, DPathConfig
 from models.methods.irra import IRRA, IRRAConfig
 from models.methods.mgcc import FUSIONS, MGCC, MGCC_PAPER_RATIOS, MGCCConfig, table3_variants
 from models.methods.mgcc_release import MGCCRelease, MGCCReleaseConfig
-from models.methods.ssan import SSAN, SSANConfig
-from models.methods.tipcb import TIPCB, TIPCBConfig
 from models.methods.rde import RDE, RDEConfig
-from models.methods.tbps_clip import TBPSCLIP, TBPSCLIPConfig
-from models.methods.zeroshot import ZeroShotCLIP, ZeroShotCLIPConfig
 from models.methods.saf import SAF, SAFConfig
+from models.methods.ssan import SSAN, SSANConfig
 from models.methods.tbps import TBPS, TBPSConfig
+from models.methods.tbps_clip import TBPSCLIP, TBPSCLIPConfig
+from models.methods.tipcb import TIPCB, TIPCBConfig
+from models.methods.zeroshot import ZeroShotCLIP, ZeroShotCLIPConfig
 
 
 @dataclass(frozen=True)

@@ -27,12 +27,6 @@ from models.losses.instance import instance_loss
 from models.losses.momentum import global_align_loss, queue_info_nce
 from models.losses.ranking import ranking_loss, ranking_loss_from_scores
 
-__all__ = ["cmpc_loss", "cmpm_loss", "compound_ranking_loss", "identity_loss", "info_nce",
-           "instance_loss", "ranking_loss", "ranking_loss_from_scores", "sdm_loss"]
-__all__ = ["cmpc_loss", "cmpm_loss", "identity_loss", "info_nce", "instance_loss", "ranking_loss",
+__all__ = ["cmpc_loss", "cmpm_loss", "compound_ranking_loss", "global_align_loss",
+           "identity_loss", "info_nce", "instance_loss", "queue_info_nce", "ranking_loss",
            "ranking_loss_from_scores", "sdm_loss"]
-from models.losses.momentum import global_align_loss, queue_info_nce
-
-__all__ = ["cmpc_loss", "cmpm_loss", "global_align_loss", "identity_loss", "info_nce",
-           "instance_loss", "queue_info_nce", "ranking_loss", "ranking_loss_from_scores",
-           "sdm_loss"]
