@@ -24,6 +24,8 @@ Variants are configurations of a few families, never copies of code:
 * ``clip-zeroshot``: pretrained CLIP evaluated without training (``needs_training = False``).
 * ``vitaa`` (RN50 + Bi-LSTM, parsing-supervised attribute branches) and ``nafs`` (RN50 + BERT,
   full-scale parts, non-local alignment, optional re-ranking by visual neighbours).
+* ``tbps`` (RN50 + BERT, momentum contrast with queues); ``saf`` (timm ViT + BERT, learnable
+  part queries).
 
 Any config field can be overridden: ``build_model("mgcc", fusion="max-mean", rho_image=0.3)``.
 """
@@ -47,7 +49,9 @@ from models.methods.mgcc import FUSIONS, MGCC, MGCC_PAPER_RATIOS, MGCCConfig, ta
 from models.methods.mgcc_release import MGCCRelease, MGCCReleaseConfig
 from models.methods.nafs import NAFS, NAFSConfig
 from models.methods.rde import RDE, RDEConfig
+from models.methods.saf import SAF, SAFConfig
 from models.methods.ssan import SSAN, SSANConfig
+from models.methods.tbps import TBPS, TBPSConfig
 from models.methods.tbps_clip import TBPSCLIP, TBPSCLIPConfig
 from models.methods.tipcb import TIPCB, TIPCBConfig
 from models.methods.vitaa import ViTAA, ViTAAConfig
@@ -97,6 +101,9 @@ FAMILIES: dict[str, Family] = {
     "clip-zeroshot": Family(ZeroShotCLIPConfig, ZeroShotCLIP, {"backbone": "tiny"}),
     "vitaa": Family(ViTAAConfig, ViTAA, {"backbone": "tiny", **TINY_TWO_TOWER, "part_dim": 16}),
     "nafs": Family(NAFSConfig, NAFS, {"backbone": "tiny", **TINY_TWO_TOWER}),
+    "tbps": Family(TBPSConfig, TBPS, {"backbone": "tiny", **TINY_TWO_TOWER, "queue_size": 16}),
+    "saf": Family(SAFConfig, SAF, {"backbone": "tiny", **TINY_TWO_TOWER, "num_parts": 3,
+                                   "num_heads": 2}),
 }
 
 #: Values of fields added after runs were recorded, for configs that predate them: an ``mgcc``
@@ -163,6 +170,16 @@ def _entries() -> dict[str, ModelEntry]:
     entries["nafs"] = ModelEntry(
         "nafs", "NAFS: RN50 + BERT, staircase full-scale parts, locality-constrained text, "
                 "contextual non-local attention (Gao et al., 2021)")
+    entries["tbps"] = ModelEntry(
+        "tbps", "TBPS (S): RN50 + BERT, cross-modal momentum contrast with queues + instance + "
+                "alignment losses (Han et al., BMVC 2021)",
+        {"image_encoder": "resnet", "backbone": "resnet50", "text_encoder": "bert",
+         "bert": "bert-base-uncased"})
+    entries["saf"] = ModelEntry(
+        "saf", "SAF (M): ViT + BERT, learnable part queries aggregate patches / words into "
+               "aligned part features (Li et al., ICASSP 2022)",
+        {"image_encoder": "vit", "backbone": "vit_base_patch16_224", "text_encoder": "bert",
+         "bert": "bert-base-uncased"})
     return entries
 
 

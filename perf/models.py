@@ -75,6 +75,12 @@ CONFIGS: list[tuple[str, str, dict]] = [
     # 768-d, re-ranking off (it acts at evaluation only)
     ("nafs", "nafs", {"backbone": "resnet50", "bert": "tiny",
                       "bert_architecture": BERT_BASE_ARCHITECTURE}),
+    # TBPS: RN50 at 384x128 + a random BERT-base, their momentum copies and 2048-key queues
+    ("tbps", "tbps", {"backbone": "resnet50", "bert": "tiny",
+                      "bert_architecture": BERT_BASE_ARCHITECTURE}),
+    # SAF: timm ViT-B/16 at 384x128 (24x8 patches) + a random BERT-base, 6 part queries
+    ("saf", "saf", {"backbone": "vit_base_patch16_224", "bert": "tiny",
+                    "bert_architecture": BERT_BASE_ARCHITECTURE}),
 ]
 
 # Paper Table 4: (T ms/query, M GB) without selection -> with the dataset's ratios.

@@ -7,4 +7,6 @@
 ``bert``: Hugging Face BERT with its own WordPiece tokenizer (the vocabulary travels in the
 checkpoint).
 ``textcnn``: Dual-Path's deep residual text CNN over word embeddings (word2vec files readable).
+``vit``: timm ViT / DeiT (CLS + patch tokens + the last block's CLS attention; position
+embeddings resized to the person grid).
 """

@@ -17,6 +17,8 @@ weights.
 * :mod:`models.losses.tbps`: TBPS-CLIP's N-ITC, R-ITC, C-ITC and SimCLR losses.
 * :mod:`models.losses.alignment`: ViTAA's :func:`alignment_loss` and
   :func:`normalized_identity_loss`.
+* :mod:`models.losses.momentum`: TBPS's :func:`queue_info_nce` (momentum-queue contrast) and
+  :func:`global_align_loss`.
 """
 
 from models.losses.alignment import alignment_loss, normalized_identity_loss
@@ -25,8 +27,10 @@ from models.losses.compound_ranking import compound_ranking_loss
 from models.losses.contrastive import info_nce, sdm_loss
 from models.losses.identity import identity_loss
 from models.losses.instance import instance_loss
+from models.losses.momentum import global_align_loss, queue_info_nce
 from models.losses.ranking import ranking_loss, ranking_loss_from_scores
 
-__all__ = ["alignment_loss", "cmpc_loss", "cmpm_loss", "compound_ranking_loss", "identity_loss",
-           "info_nce", "instance_loss", "normalized_identity_loss", "ranking_loss",
+__all__ = ["alignment_loss", "cmpc_loss", "cmpm_loss", "compound_ranking_loss",
+           "global_align_loss", "identity_loss", "info_nce", "instance_loss",
+           "normalized_identity_loss", "queue_info_nce", "ranking_loss",
            "ranking_loss_from_scores", "sdm_loss"]

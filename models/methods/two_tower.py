@@ -13,7 +13,9 @@ itself to:
   architecture within that family: ``resnet50``, ``tiny``...), ``pretrained`` and
   ``image_size``. Today: ``"resnet"`` (:class:`models.encoders.resnet.ResNetEncoder`) and
   ``"clip"`` (CLIP's image tower, :class:`models.encoders.clip_image.CLIPImageEncoder`; backbone
-  "ViT-B-16", "tiny", ...).
+  "ViT-B-16", "tiny", ...) and ``"vit"`` (a timm ViT/DeiT,
+  :class:`models.encoders.vit.ViTEncoder`; backbone "vit_base_patch16_224",
+  "deit_base_patch16_224", "tiny", ...; pretrained "imagenet" or a file).
 * :data:`TEXT_ENCODERS`: ``text_encoder`` -> builder. Today: ``"bilstm"``
   (:class:`models.encoders.lstm.BiLSTMEncoder`, over the config's word ``vocabulary``) and
   ``"bert"`` (:class:`models.encoders.bert.BertTextEncoder`, WordPiece over its own vocabulary,
@@ -44,6 +46,7 @@ from models.encoders.bert import BertTextEncoder
 from models.encoders.clip_image import CLIPImageEncoder
 from models.encoders.lstm import POOLINGS, BiLSTMEncoder
 from models.encoders.resnet import ResNetEncoder
+from models.encoders.vit import ViTEncoder
 from models.encoders.vocabulary import Vocabulary
 from models.errors import ModelError
 from models.features import ImageFeatures, TextFeatures
@@ -129,6 +132,10 @@ def _resnet(config: TwoTowerConfig) -> nn.Module:
                          image_size=config.image_size)
 
 
+def _vit(config: TwoTowerConfig) -> nn.Module:
+    return ViTEncoder(config.backbone, pretrained=config.pretrained, image_size=config.image_size)
+
+
 def _bilstm(config: TwoTowerConfig) -> nn.Module:
     if config.vocabulary is None:
         raise ModelError(
@@ -155,7 +162,8 @@ def _bert(config: TwoTowerConfig) -> nn.Module:
                            lowercase=lowercase, max_length=config.bert_max_length)
 
 
-IMAGE_ENCODERS: dict[str, Callable[[Any], nn.Module]] = {"resnet": _resnet, "clip": _clip_image}
+IMAGE_ENCODERS: dict[str, Callable[[Any], nn.Module]] = {"resnet": _resnet, "clip": _clip_image,
+                                                        "vit": _vit}
 TEXT_ENCODERS: dict[str, Callable[[Any], nn.Module]] = {"bilstm": _bilstm, "bert": _bert}
 WORD_TEXT_ENCODERS: set[str] = {"bilstm"}
 
