@@ -2,7 +2,7 @@
 
 The embedded default (``bench run --models mgcc,irra`` with no ``--datasets``) builds and caches
 the synthetic demo dataset (:func:`ogor.synth.synthesize`) and its occluded version
-(:func:`ogor.generate.generate_dataset` with the default library, ratio 0.3, seed 0), trains tiny
+(:func:`ogor.generation.generate_dataset` with the default library, ratio 0.3, seed 0), trains tiny
 random-init models on the CPU and prints the leaderboard. The cache is ``$TOREID_CACHE`` or
 ``~/.cache/toreid``; a cached dataset is complete or absent (both builders write atomically).
 """

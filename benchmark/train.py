@@ -596,7 +596,7 @@ def _parsing_option(spec: RunSpec, options: dict[str, Any]) -> tuple[dict[str, A
 
 
 def _occlusion_flags(root: Path) -> dict[str, bool] | None:
-    """The dataset's occlusion flags (``ogor.manifest.occlusion_flags``), or ``None``."""
+    """The dataset's occlusion flags (``ogor.generation.occlusion_flags``), or ``None``."""
     from ogor.generation import occlusion_flags
 
     return occlusion_flags(root)
