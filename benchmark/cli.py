@@ -56,7 +56,8 @@ def main() -> None:
 
 @main.command("run")
 @click.option("--models", "models_", default="mgcc,irra", show_default=True,
-              help="Comma-separated model names (see `bench ls`).")
+              help="Comma-separated model names (see `bench ls`); 'all' is every model, "
+                   "'table2' the paper's Table 2 rows in order.")
 @click.option("--datasets", default=None,
               help="NAME=ROOT[,NAME=ROOT...]; NAME labels the leaderboard column (e.g. "
                    "Occluded-CUHK-PEDES), the format is detected. Default: the synthetic demo.")
@@ -129,8 +130,11 @@ def run_cmd(models_, datasets, seeds, preset, epochs, batch_size, lr, optimizer,
           --datasets Occluded-CUHK-PEDES=data/occ-cuhk --amp
     """
     from benchmark import runner
+    from benchmark.table2 import expand_model_names
+    from models import list_models
 
-    names = [m.strip() for m in models_.split(",") if m.strip()]
+    names = expand_model_names([m.strip() for m in models_.split(",") if m.strip()],
+                               list_models())
     runner.check_models(names)
     crossings = _crossing_pairs(datasets, train_dataset, eval_datasets)
     if crossings:
@@ -565,6 +569,12 @@ def ls_cmd() -> None:
     click.echo("models:")
     for name, text in describe_models().items():
         click.echo(f"  {name:<18} {text}")
+    from benchmark.table2 import missing_table2_models, table2_models
+
+    missing = missing_table2_models(describe_models())
+    click.echo("model lists: all (every model above); table2 (Table 2's rows in order: "
+               + ", ".join(table2_models()) + ")"
+               + (f"; not registered here: {', '.join(missing)}" if missing else ""))
     click.echo("presets:")
     for name, text in list_presets().items():
         click.echo(f"  {name:<18} {text}")

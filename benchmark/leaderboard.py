@@ -45,6 +45,12 @@ def load_paper_table() -> dict:
     return json.loads(PAPER_TABLE.read_text(encoding="utf-8"))
 
 
+def paper_rank(paper: dict) -> dict[str, int]:
+    """Registry name -> the index of the published row that names it (``"models"``)."""
+    return {name: index for index, row in enumerate(paper["rows"])
+            for name in row.get("models", [])}
+
+
 def _stats(values: Sequence[float]) -> tuple[float, float, int]:
     n = len(values)
     mean = math.fsum(values) / n
@@ -60,11 +66,12 @@ def build_table(
 ) -> pd.DataFrame:
     """The leaderboard frame: index (source, model), columns (dataset, metric, stat).
 
-    With the paper, each published row is followed by the measured rows of the models it
-    names (its ``"models"`` list in ``paper_table2.json``, e.g. DPath -> ``dpath``), so a
-    reproduction sits under the number it reproduces; measured models of no published row
-    come first. Runs selected on test (``bench run --select-on test``) form their own rows
-    (source :data:`MEASURED_ON_TEST`), never averaged with val-selected ones.
+    Measured rows of Table 2's models come in the paper's row order, other models after them
+    in the order found. With the paper, each published row is followed by the measured rows of
+    the models it names (its ``"models"`` list in ``paper_table2.json``, e.g. DPath ->
+    ``dpath``), so a reproduction sits under the number it reproduces; measured models of no
+    published row come first. Runs selected on test (``bench run --select-on test``) form
+    their own rows (source :data:`MEASURED_ON_TEST`), never averaged with val-selected ones.
     """
     grouped: dict[tuple[str, str, str], dict[str, list[float]]] = {}
     models: list[tuple[str, str]] = []
@@ -86,9 +93,11 @@ def build_table(
             row[(dataset, metric, "mean")] = mean
             row[(dataset, metric, "std")] = std
             row[(dataset, metric, "n")] = float(n)
+    paper = load_paper_table()
+    rank = paper_rank(paper)  # measured rows in Table 2's order, the others after, as found
+    models.sort(key=lambda key: rank.get(key[1], len(rank)))
     index = list(models)
     if with_paper:
-        paper = load_paper_table()
         for dataset in paper["datasets"]:
             if dataset not in datasets:
                 datasets.append(dataset)

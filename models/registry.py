@@ -41,10 +41,12 @@ from models.base import ModelConfig, RetrievalModel
 from models.encoders.vocabulary import TINY_WORDS, Vocabulary
 from models.errors import ModelError
 from models.methods.baseline import MultiGranularity, MultiGranularityConfig
+from models.methods.cfine import CFine, CFineConfig
 from models.methods.clip import CLIPBaseline, CLIPConfig
 from models.methods.cmpm import CMPM, CMPMConfig
 from models.methods.dpath import DPath, DPathConfig
 from models.methods.irra import IRRA, IRRAConfig
+from models.methods.lgur import LGUR, LGURConfig
 from models.methods.mgcc import FUSIONS, MGCC, MGCC_PAPER_RATIOS, MGCCConfig, table3_variants
 from models.methods.mgcc_release import MGCCRelease, MGCCReleaseConfig
 from models.methods.nafs import NAFS, NAFSConfig
@@ -104,6 +106,9 @@ FAMILIES: dict[str, Family] = {
     "tbps": Family(TBPSConfig, TBPS, {"backbone": "tiny", **TINY_TWO_TOWER, "queue_size": 16}),
     "saf": Family(SAFConfig, SAF, {"backbone": "tiny", **TINY_TWO_TOWER, "num_parts": 3,
                                    "num_heads": 2}),
+    "cfine": Family(CFineConfig, CFine, {"backbone": "tiny", **TINY_TWO_TOWER}),
+    "lgur": Family(LGURConfig, LGUR, {"backbone": "tiny", **TINY_TWO_TOWER, "heads": 2,
+                                      "dictionary_size": 16, "num_parts": 2, "part_dim": 32}),
 }
 
 #: Values of fields added after runs were recorded, for configs that predate them: an ``mgcc``
@@ -180,6 +185,12 @@ def _entries() -> dict[str, ModelEntry]:
                "aligned part features (Li et al., ICASSP 2022)",
         {"image_encoder": "vit", "backbone": "vit_base_patch16_224", "text_encoder": "bert",
          "bert": "bert-base-uncased"})
+    entries["cfine"] = ModelEntry(
+        "cfine", "CFine (S): CLIP ViT-B/16 + BERT, cross-grained feature refinement + "
+                 "fine-grained correspondence discovery (Yan et al., TIP 2023)")
+    entries["lgur"] = ModelEntry(
+        "lgur", "LGUR (S): DeiT-S + BERT, shared dictionary (DGA) + shared prototypes (PGU) "
+                "(Shao et al., ACM MM 2022)")
     return entries
 
 
