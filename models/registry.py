@@ -186,10 +186,10 @@ def _entries() -> dict[str, ModelEntry]:
         {"image_encoder": "vit", "backbone": "vit_base_patch16_224", "text_encoder": "bert",
          "bert": "bert-base-uncased"})
     entries["cfine"] = ModelEntry(
-        "cfine", "CFine (S): CLIP ViT-B/16 + BERT, cross-grained feature refinement + "
+        "cfine", "CFine (M): CLIP ViT-B/16 + BERT, cross-grained feature refinement + "
                  "fine-grained correspondence discovery (Yan et al., TIP 2023)")
     entries["lgur"] = ModelEntry(
-        "lgur", "LGUR (S): DeiT-S + BERT, shared dictionary (DGA) + shared prototypes (PGU) "
+        "lgur", "LGUR (M): DeiT-S + BERT, shared dictionary (DGA) + shared prototypes (PGU) "
                 "(Shao et al., ACM MM 2022)")
     return entries
 

@@ -81,6 +81,11 @@ CONFIGS: list[tuple[str, str, dict]] = [
     # SAF: timm ViT-B/16 at 384x128 (24x8 patches) + a random BERT-base, 6 part queries
     ("saf", "saf", {"backbone": "vit_base_patch16_224", "bert": "tiny",
                     "bert_architecture": BERT_BASE_ARCHITECTURE}),
+    # CFine: CLIP ViT-B/16 at 384x128 + a random BERT-base; LGUR: DeiT-Small (random, 24x8
+    # patches) + a random BERT-base with the code's dictionary and prototypes
+    ("cfine", "cfine", {"bert": "tiny", "bert_architecture": BERT_BASE_ARCHITECTURE}),
+    ("lgur", "lgur", {"backbone": "deit_small_distilled_patch16_224", "bert": "tiny",
+                      "bert_architecture": BERT_BASE_ARCHITECTURE}),
 ]
 
 # Paper Table 4: (T ms/query, M GB) without selection -> with the dataset's ratios.

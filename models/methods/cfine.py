@@ -1,5 +1,5 @@
 """CFine: CLIP-driven fine-grained text-image person re-id (Yan et al., arXiv 2210.10276 /
-IEEE TIP 2023), the MGCC paper's "CFine (S) CLIP-BERT" row of Table 2.
+IEEE TIP 2023), the MGCC paper's "CFine (M) CLIP-BERT" row of Table 2.
 
 The paper has no public code; this follows its description of the two modules, in our words:
 

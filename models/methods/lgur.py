@@ -1,6 +1,6 @@
 """LGUR: granularity-unified representations (Shao et al., "Learning Granularity-Unified
 Representations for Text-to-Image Person Re-identification", ACM MM 2022; public code
-ZhiyinShao-H/LGUR), the MGCC paper's "LGUR (S) DeiT-BERT" row of Table 2.
+ZhiyinShao-H/LGUR), the MGCC paper's "LGUR (M) DeiT-BERT" row of Table 2.
 
 Model: an image encoder (DeiT through timm, :class:`models.encoders.vit.ViTEncoder`) and a text
 encoder (BERT), their token features projected to one ``embed_dim`` space, then two modules that
@@ -25,7 +25,7 @@ L2-normalised part features, scaled so that its cosine is the mean of the per-pa
 
 Losses (per part and branch, averaged): CMPM (:func:`models.losses.cmpm_loss`) as the
 cross-modal matching loss, and with ``num_classes`` an identity loss through one classifier
-shared by the modalities and the parts.
+per part, shared by the modalities and the two branches.
 
 Choices where the sources differ (see ``docs/fidelity.md``): the public code's ranking loss is
 replaced by CMPM (the library's tested cross-modal matching loss; the code's own file mixes
@@ -57,7 +57,7 @@ class LGURConfig(TwoTowerConfig):
     Attributes:
         dictionary_size: atoms ``K`` in the shared dictionary (code: 400).
         num_parts: shared prototypes, i.e. part features per sample (code: ``num_query`` 6).
-        part_dim: width of each part feature after its head (code: ``feature_length`` 1024).
+        part_dim: width of each part feature after its head (code: ``feature_length`` 512).
         heads: attention heads of the DGA and PGU decoders (code: 6).
         pgu_layers: depth of the PGU decoder (code: 2); DGA has one layer as in the code.
         cmpm_weight, id_weight: the two losses' weights.
@@ -70,7 +70,7 @@ class LGURConfig(TwoTowerConfig):
     embed_dim: int = 384
     dictionary_size: int = 400
     num_parts: int = 6
-    part_dim: int = 1024
+    part_dim: int = 512
     heads: int = 6
     pgu_layers: int = 2
     cmpm_weight: float = 1.0
@@ -106,9 +106,13 @@ class LGUR(TwoTowerModel):
         self.part_decoder = _decoder(dim, int(config.heads), int(config.pgu_layers))
         self.part_heads = nn.ModuleList(nn.Linear(dim, int(config.part_dim))
                                         for _ in range(int(config.num_parts)))
-        self.classifier: nn.Linear | None = None
+        # one identity classifier per part (the code's id_loss_fun list), shared by the
+        # modalities and by the raw and dictionary branches
+        self.classifiers: nn.ModuleList | None = None
         if config.num_classes is not None and config.id_weight > 0:
-            self.classifier = nn.Linear(int(config.part_dim), config.num_classes, bias=False)
+            self.classifiers = nn.ModuleList(
+                nn.Linear(int(config.part_dim), config.num_classes)
+                for _ in range(int(config.num_parts)))
 
     def rebuild_from_dictionary(self, tokens: Tensor, padding: Tensor | None) -> Tensor:
         """DGA: every token re-expressed through the shared dictionary ``[B, N, d]``."""
@@ -165,8 +169,10 @@ class LGUR(TwoTowerModel):
         count = image.shape[1]
         matching = sum(cmpm_loss(image[:, i], text[:, i], pids) for i in range(count)) / count
         losses = {"cmpm": self.config.cmpm_weight * matching}
-        if self.classifier is not None:
-            ids = sum(identity_loss(self.classifier(image[:, i]), self.classifier(text[:, i]),
-                                    labels=pids) for i in range(count)) / count
+        if self.classifiers is not None:
+            parts = len(self.classifiers)
+            ids = sum(identity_loss(self.classifiers[i % parts](image[:, i]),
+                                    self.classifiers[i % parts](text[:, i]), labels=pids)
+                      for i in range(count)) / count
             losses["id"] = self.config.id_weight * ids
         return losses
