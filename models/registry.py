@@ -26,6 +26,9 @@ Variants are configurations of a few families, never copies of code:
   full-scale parts, non-local alignment, optional re-ranking by visual neighbours).
 * ``tbps`` (RN50 + BERT, momentum contrast with queues); ``saf`` (timm ViT + BERT, learnable
   part queries).
+* ``tbps`` (RN50 + BERT, momentum contrast with queues).
+* ``cfine`` (CLIP image + BERT, :mod:`models.methods.cfine`) and ``lgur`` (DeiT + BERT,
+  :mod:`models.methods.lgur`).
 
 Any config field can be overridden: ``build_model("mgcc", fusion="max-mean", rho_image=0.3)``.
 """

@@ -1,4 +1,4 @@
-"""Table 2's systems: `--models all / table2`, `bench ls`, and the leaderboard in the paper's order."""
+"""Table 2's systems: `--models all / table2`, `bench ls`, the leaderboard in Table 2 order."""
 
 from __future__ import annotations
 
