@@ -226,7 +226,7 @@ def test_tbps_clip_config_object_is_read_without_importing_its_class(released, t
 
 @pytest.fixture(scope="module")
 def occluded_dataset(tmp_path_factory):
-    from ogor.generate import generate_dataset
+    from ogor.generation import generate_dataset
 
     base = tmp_path_factory.mktemp("occ")
     clean = make_color_dataset(base / "clean", ids=12, views=2,
