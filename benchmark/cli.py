@@ -16,14 +16,24 @@ from toreid.cli import debug_option, user_errors
 from toreid.errors import ToreidError
 
 
-def _int_list(text: str, option: str) -> list[int]:
+def _number_list(text: str, option: str, kind: type = int) -> list:
+    """Comma-separated numbers of ``kind`` (int or float); a one-line error names ``option``."""
+    what = "integers" if kind is int else "numbers"
     try:
-        values = [int(v) for v in text.split(",") if v.strip()]
+        values = [kind(v) for v in text.split(",") if v.strip()]
     except ValueError:
-        raise ToreidError(f"{option}: expected comma-separated integers, got {text!r}") from None
+        raise ToreidError(f"{option}: expected comma-separated {what}, got {text!r}") from None
     if not values:
         raise ToreidError(f"{option}: no value given")
     return values
+
+
+def _int_list(text: str, option: str) -> list[int]:
+    return _number_list(text, option, int)
+
+
+def _float_list(text: str, option: str) -> list[float]:
+    return _number_list(text, option, float)
 
 
 def _parse_model_opts(items: tuple[str, ...]) -> dict:
@@ -375,16 +385,6 @@ def query_cmd(text, run_path, dataset_root, split, topk, out, device) -> None:
     if ranking.query_pid is None:
         click.echo("(free text: not a caption of the split, so no true matches are marked)")
     click.echo(f"wrote {out}")
-
-
-def _float_list(text: str, option: str) -> list[float]:
-    try:
-        values = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise ToreidError(f"{option}: expected comma-separated numbers, got {text!r}") from None
-    if not values:
-        raise ToreidError(f"{option}: no value given")
-    return values
 
 
 @main.command("robustness")
