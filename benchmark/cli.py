@@ -277,19 +277,10 @@ def eval_cmd(run_path, dataset_root, split, device, amp, batch_size, query_chunk
     result = evaluate(model, problem, device=dev, amp=amp, batch_size=batch_size,
                       query_chunk=query_chunk, i2t=i2t, progress=not quiet,
                       compile_similarity=compile_)
-    rows = [("all", result.t2i)]
-    if result.occlusion:
-        rows += [(k, v) for k, v in result.occlusion.items()]
+    rows = [("all", result.t2i)] + list((result.occlusion or {}).items())
     if result.i2t:
         rows.append(("i2t", result.i2t))
-    click.echo(f"{'queries':<10} {'n':>6} {'R@1':>7} {'R@5':>7} {'R@10':>7} {'mAP':>7} "
-               f"{'mINP':>7} {'Rsum':>7}")
-    for name, m in rows:
-        if not m.get("num_queries"):
-            click.echo(f"{name:<10} {0:>6}")
-            continue
-        click.echo(f"{name:<10} {m['num_queries']:>6} {m['R@1']:7.2f} {m['R@5']:7.2f} "
-                   f"{m['R@10']:7.2f} {m['mAP']:7.2f} {m['mINP']:7.2f} {m['Rsum']:7.2f}")
+    _print_metric_table(rows)
     if json_out:
         atomic_write_json(json_out, {"run": str(run_path), "dataset": str(dataset_root),
                                      "split": split, **result.record()})
@@ -519,7 +510,11 @@ def import_cmd(checkpoint, fmt, out, dataset, backbone, image_size, device, batc
 
 def _print_metrics_rows(record: dict) -> None:
     """The same rows bench eval prints: all queries, then occluded / clean."""
-    rows = [("all", record["test"])] + list((record.get("occlusion") or {}).items())
+    _print_metric_table([("all", record["test"])] + list((record.get("occlusion") or {}).items()))
+
+
+def _print_metric_table(rows: list[tuple[str, dict]]) -> None:
+    """One line per query group: count, R@1/5/10, mAP, mINP, Rsum."""
     click.echo(f"{'queries':<10} {'n':>6} {'R@1':>7} {'R@5':>7} {'R@10':>7} {'mAP':>7} "
                f"{'mINP':>7} {'Rsum':>7}")
     for name, m in rows:
