@@ -32,11 +32,13 @@ MEASURED = "measured"
 #: The source of runs whose checkpoint was selected on test (``bench run --select-on test``).
 MEASURED_ON_TEST = f"measured ({SELECTED_ON_TEST})"
 PUBLISHED = "published (MGCC paper, Table 2)"
-#: Which MGCC is which, in md and LaTeX labels (the CSV keeps the bare registry name).
+#: Which MGCC is which, in md and LaTeX labels (the CSV keeps the bare registry name). The
+#: labels name the design, not the size: a run's backbone and input size are in its config
+#: (the tiny demo builds every variant on the tiny backbone).
 VARIANT_LABELS = {
-    "mgcc": "mgcc (paper: ViT-B/32 224x224, 768-d)",
-    "mgcc-b16-384": "mgcc-b16-384 (ViT-B/16 384x128, 512-d)",
-    "mgcc-release": "mgcc-release (release architecture, ViT-B/32 224x224)",
+    "mgcc": "mgcc (paper's design: vision-width space, m=25)",
+    "mgcc-b16-384": "mgcc-b16-384 (CLIP joint space, all words)",
+    "mgcc-release": "mgcc-release (release architecture)",
 }
 
 

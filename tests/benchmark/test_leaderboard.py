@@ -58,7 +58,7 @@ def test_csv_parses_back_to_the_same_numbers(tmp_path):
             np.std(seeds, ddof=1), abs=1e-12)
         assert back.loc[(MEASURED, "irra"), ("demo", metric, "n")] == 3
     markdown = render(frame, "md")
-    assert "| mgcc (paper: ViT-B/32 224x224, 768-d) |" in markdown and "±" in markdown
+    assert "| mgcc (paper's design: vision-width space, m=25) |" in markdown and "±" in markdown
     latex = render(frame, "latex")
     assert r"\begin{tabular}" in latex and r"$\pm$" in latex
 
