@@ -1,6 +1,6 @@
 """Optimiser parameter rules that reproduce a released recipe exactly.
 
-The default rules (:func:`benchmark.train.build_optimizer`) give each model's ``encoder`` and
+The default rules (:func:`build_optimizer`) give each model's ``encoder`` and
 ``new`` groups their learning rates. IRRA's code (``solver/build.py``, read to learn) decides
 per parameter, by *name*, with rules that override each other in this order (they do not
 stack):
@@ -25,6 +25,9 @@ import math
 from typing import Any
 
 import torch
+
+# ``cfg`` below is a :class:`benchmark.train.TrainConfig`; it is typed ``Any`` because train.py
+# imports this module (no import cycle).
 
 OPTIMIZER_RULES = ("groups", "irra")
 SCHEDULE_UNITS = ("step", "epoch")
@@ -76,3 +79,70 @@ def irra_epoch_factor(epoch_index: int, epochs: int, warmup_epochs: int,
         return warmup_factor * (1 - alpha) + alpha
     ratio = (epoch_index - warmup_epochs) / max(1, epochs - warmup_epochs)
     return 0.5 * (1.0 + math.cos(math.pi * min(1.0, ratio)))
+
+
+def _is_bias_like(name: str, param: torch.nn.Parameter) -> bool:
+    return param.ndim <= 1 or name.endswith(".bias")
+
+
+def build_optimizer(model: torch.nn.Module, cfg: Any) -> torch.optim.Optimizer:
+    """Adam/AdamW over the model's ``encoder`` and ``new`` groups, biases split off.
+
+    The groups come from ``model.parameter_groups()``; each is split into weights and biases
+    (1-d tensors: biases, norms, embeddings' scales). ``cfg.optimizer_rules == "irra"``
+    replaces all of this with IRRA's per-name rules (:func:`benchmark.optim.irra_param_groups`).
+    """
+    if cfg.optimizer_rules == "irra":
+        return _make_optimizer(irra_param_groups(model, cfg), cfg)
+    names = {id(p): n for n, p in model.named_parameters()}
+    groups = []
+    for group_name, params in model.parameter_groups().items():
+        mult = cfg.lr_new_mult if group_name == "new" else 1.0
+        weights = [p for p in params if p.requires_grad and not _is_bias_like(names[id(p)], p)]
+        biases = [p for p in params if p.requires_grad and _is_bias_like(names[id(p)], p)]
+        bias_wd = cfg.weight_decay if cfg.bias_weight_decay is None else cfg.bias_weight_decay
+        if weights:
+            groups.append({"params": weights, "lr": cfg.lr * mult,
+                           "weight_decay": cfg.weight_decay, "name": f"{group_name}.weight"})
+        if biases:
+            groups.append({"params": biases, "lr": cfg.lr * mult * cfg.bias_lr_mult,
+                           "weight_decay": bias_wd, "name": f"{group_name}.bias"})
+    return _make_optimizer(groups, cfg)
+
+
+def _make_optimizer(groups: list[dict[str, Any]], cfg: Any) -> torch.optim.Optimizer:
+    """SGD (Nesterov when there is momentum), Adam or AdamW over ready parameter groups."""
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum,
+                               nesterov=cfg.momentum > 0)
+    cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
+    return cls(groups, lr=cfg.lr, eps=cfg.adam_eps)
+
+
+def lr_lambda(cfg: Any, steps_per_epoch: int):
+    """Per-step factor: linear warm-up from ``warmup_factor``, then cosine to 0 at the end (or,
+    with ``lr_milestones``, ``lr_gamma`` to the power of the milestones passed).
+
+    With ``schedule_unit == "epoch"`` the factor is constant within an epoch and follows IRRA's
+    ``LRSchedulerWithWarmup`` stepped once per epoch: epoch ``e`` (1-based) of ``E`` with ``W``
+    warm-up epochs uses ``k = e - 1``: ``f + (1 - f) * k / W`` while ``k < W``, then
+    ``0.5 * (1 + cos(pi * (k - W) / (E - W)))`` (so the last epoch is not at 0).
+    """
+    warm = cfg.warmup_epochs * steps_per_epoch
+    total = cfg.epochs * steps_per_epoch
+
+    if cfg.schedule_unit == "epoch":
+        return lambda step: irra_epoch_factor(step // max(1, steps_per_epoch), cfg.epochs,
+                                              cfg.warmup_epochs, cfg.warmup_factor)
+
+    def factor(step: int) -> float:
+        if step < warm:
+            alpha = step / max(1, warm)
+            return cfg.warmup_factor * (1 - alpha) + alpha
+        if cfg.lr_milestones:
+            passed = sum(step >= m * steps_per_epoch for m in cfg.lr_milestones)
+            return cfg.lr_gamma ** passed
+        progress = (step - warm) / max(1, total - warm)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+    return factor

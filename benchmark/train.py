@@ -44,11 +44,11 @@ from benchmark.checkpoints import (
 )
 from benchmark.data import Augment, TrainPairs, eval_set, train_loader
 from benchmark.evaluate import autocast, evaluate
-from benchmark.optim import (
+from benchmark.optim import (  # noqa: F401  (build_optimizer, lr_lambda: public here too)
     OPTIMIZER_RULES,
     SCHEDULE_UNITS,
-    irra_epoch_factor,
-    irra_param_groups,
+    build_optimizer,
+    lr_lambda,
 )
 from benchmark.parsing import ParsingMaps, resolve_parsing_dir
 from benchmark.protocol import ICFG_SPLITS, apply_icfg_split, selection_record
@@ -197,73 +197,6 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     elif name != "cpu":
         raise ToreidError(f"unknown device {name!r} (valid: auto, cpu, cuda, cuda:N)")
     return torch.device(name)
-
-
-def _is_bias_like(name: str, param: torch.nn.Parameter) -> bool:
-    return param.ndim <= 1 or name.endswith(".bias")
-
-
-def build_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """Adam/AdamW over the model's ``encoder`` and ``new`` groups, biases split off.
-
-    The groups come from ``model.parameter_groups()``; each is split into weights and biases
-    (1-d tensors: biases, norms, embeddings' scales). ``cfg.optimizer_rules == "irra"``
-    replaces all of this with IRRA's per-name rules (:func:`benchmark.optim.irra_param_groups`).
-    """
-    if cfg.optimizer_rules == "irra":
-        return _make_optimizer(irra_param_groups(model, cfg), cfg)
-    names = {id(p): n for n, p in model.named_parameters()}
-    groups = []
-    for group_name, params in model.parameter_groups().items():
-        mult = cfg.lr_new_mult if group_name == "new" else 1.0
-        weights = [p for p in params if p.requires_grad and not _is_bias_like(names[id(p)], p)]
-        biases = [p for p in params if p.requires_grad and _is_bias_like(names[id(p)], p)]
-        bias_wd = cfg.weight_decay if cfg.bias_weight_decay is None else cfg.bias_weight_decay
-        if weights:
-            groups.append({"params": weights, "lr": cfg.lr * mult,
-                           "weight_decay": cfg.weight_decay, "name": f"{group_name}.weight"})
-        if biases:
-            groups.append({"params": biases, "lr": cfg.lr * mult * cfg.bias_lr_mult,
-                           "weight_decay": bias_wd, "name": f"{group_name}.bias"})
-    return _make_optimizer(groups, cfg)
-
-
-def _make_optimizer(groups: list[dict[str, Any]], cfg: TrainConfig) -> torch.optim.Optimizer:
-    """SGD (Nesterov when there is momentum), Adam or AdamW over ready parameter groups."""
-    if cfg.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum,
-                               nesterov=cfg.momentum > 0)
-    cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
-    return cls(groups, lr=cfg.lr, eps=cfg.adam_eps)
-
-
-def lr_lambda(cfg: TrainConfig, steps_per_epoch: int):
-    """Per-step factor: linear warm-up from ``warmup_factor``, then cosine to 0 at the end (or,
-    with ``lr_milestones``, ``lr_gamma`` to the power of the milestones passed).
-
-    With ``schedule_unit == "epoch"`` the factor is constant within an epoch and follows IRRA's
-    ``LRSchedulerWithWarmup`` stepped once per epoch: epoch ``e`` (1-based) of ``E`` with ``W``
-    warm-up epochs uses ``k = e - 1``: ``f + (1 - f) * k / W`` while ``k < W``, then
-    ``0.5 * (1 + cos(pi * (k - W) / (E - W)))`` (so the last epoch is not at 0).
-    """
-    warm = cfg.warmup_epochs * steps_per_epoch
-    total = cfg.epochs * steps_per_epoch
-
-    if cfg.schedule_unit == "epoch":
-        return lambda step: irra_epoch_factor(step // max(1, steps_per_epoch), cfg.epochs,
-                                              cfg.warmup_epochs, cfg.warmup_factor)
-
-    def factor(step: int) -> float:
-        if step < warm:
-            alpha = step / max(1, warm)
-            return cfg.warmup_factor * (1 - alpha) + alpha
-        if cfg.lr_milestones:
-            passed = sum(step >= m * steps_per_epoch for m in cfg.lr_milestones)
-            return cfg.lr_gamma ** passed
-        progress = (step - warm) / max(1, total - warm)
-        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-
-    return factor
 
 
 def _seed_everything(seed: int) -> None:

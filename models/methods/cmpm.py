@@ -15,14 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from models.base import drop_tokens
 from models.errors import ModelError
-from models.features import ImageFeatures, TextFeatures
 from models.losses import cmpc_loss, cmpm_loss
-from models.methods.two_tower import TwoTowerConfig, TwoTowerModel
+from models.methods.two_tower import GlobalTwoTowerModel, TwoTowerConfig
 
 
 @dataclass
@@ -49,7 +46,7 @@ class CMPMConfig(TwoTowerConfig):
             raise ModelError(f"epsilon must be positive, got {self.epsilon}")
 
 
-class CMPM(TwoTowerModel):
+class CMPM(GlobalTwoTowerModel):
     """CMPM; ``forward`` returns {"cmpm", "cmpc"} ("cmpc" only with ``num_classes``)."""
 
     config: CMPMConfig
@@ -60,16 +57,6 @@ class CMPM(TwoTowerModel):
         if config.num_classes is not None and config.cmpc_weight > 0:
             self.cmpc_weight = nn.Parameter(torch.empty(config.embed_dim, config.num_classes))
             nn.init.xavier_uniform_(self.cmpc_weight)
-
-    def encode_images(self, pixels: Tensor) -> ImageFeatures:
-        return drop_tokens(self.project_images(pixels))  # type: ignore[return-value]
-
-    def encode_texts(self, tokens: Tensor) -> TextFeatures:
-        return drop_tokens(self.project_texts(tokens))  # type: ignore[return-value]
-
-    def pair_similarity(self, text: TextFeatures, image: ImageFeatures) -> Tensor:
-        return F.normalize(text.pooled.float(), dim=-1) @ F.normalize(
-            image.pooled.float(), dim=-1).t()
 
     def forward(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         image = self.encode_images(batch["images"]).pooled

@@ -38,11 +38,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from models.base import drop_tokens
 from models.errors import ModelError
-from models.features import ImageFeatures, TextFeatures
 from models.losses import global_align_loss, queue_info_nce
-from models.methods.two_tower import TwoTowerConfig, TwoTowerModel
+from models.methods.two_tower import GlobalTwoTowerModel, TwoTowerConfig
 
 
 @dataclass
@@ -85,7 +83,7 @@ class TBPSConfig(TwoTowerConfig):
                 raise ModelError(f"{name} must be >= 0, got {getattr(self, name)}")
 
 
-class TBPS(TwoTowerModel):
+class TBPS(GlobalTwoTowerModel):
     """TBPS; ``forward`` returns {"infonce", "align"} (+ "instance" with ``num_classes``)."""
 
     config: TBPSConfig
@@ -103,16 +101,6 @@ class TBPS(TwoTowerModel):
         if config.num_classes is not None and config.instance_weight > 0:
             self.classifier = nn.Parameter(torch.empty(dim, int(config.num_classes)))
             nn.init.xavier_uniform_(self.classifier)
-
-    def encode_images(self, pixels: Tensor) -> ImageFeatures:
-        return drop_tokens(self.project_images(pixels))  # type: ignore[return-value]
-
-    def encode_texts(self, tokens: Tensor) -> TextFeatures:
-        return drop_tokens(self.project_texts(tokens))  # type: ignore[return-value]
-
-    def pair_similarity(self, text: TextFeatures, image: ImageFeatures) -> Tensor:
-        return F.normalize(text.pooled.float(), dim=-1) @ F.normalize(
-            image.pooled.float(), dim=-1).t()
 
     @torch.no_grad()
     def momentum_update(self) -> None:

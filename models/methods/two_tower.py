@@ -41,7 +41,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
-from models.base import ModelConfig, RetrievalModel
+from models.base import ModelConfig, RetrievalModel, drop_tokens
 from models.encoders.bert import BertTextEncoder
 from models.encoders.clip_image import CLIPImageEncoder
 from models.encoders.lstm import POOLINGS, BiLSTMEncoder
@@ -216,6 +216,21 @@ class TwoTowerModel(RetrievalModel):
         raw = self.text_encoder(tokens)
         return TextFeatures(self.text_projection(raw.pooled), self.text_projection(raw.tokens),
                             raw.mask, raw.attention)
+
+
+class GlobalTwoTowerModel(TwoTowerModel):
+    """A two-tower model that retrieves by the cosine of the projected global features alone
+    (CMPM, TBPS): its features carry no tokens, so evaluation holds one vector per sample."""
+
+    def encode_images(self, pixels: Tensor) -> ImageFeatures:
+        return drop_tokens(self.project_images(pixels))  # type: ignore[return-value]
+
+    def encode_texts(self, tokens: Tensor) -> TextFeatures:
+        return drop_tokens(self.project_texts(tokens))  # type: ignore[return-value]
+
+    def pair_similarity(self, text: TextFeatures, image: ImageFeatures) -> Tensor:
+        return torch.nn.functional.normalize(text.pooled.float(), dim=-1) @ \
+            torch.nn.functional.normalize(image.pooled.float(), dim=-1).t()
 
 
 class LearnableTemperature(nn.Module):
