@@ -10,8 +10,12 @@ package moved into rooms (issue 15).
 A manifest records where it ran (absolute roots, the command line, the git commit); those values
 are replaced by placeholders in its text before hashing, so the hash holds its layout and every
 other byte. JPEG and PNG bytes depend on the image libraries, so the hashes are kept with the
-OpenCV / NumPy / Pillow versions they were recorded with; under other versions the comparison is
-skipped (the worker-count and rebuild checks still run). To re-record after an intended change:
+OpenCV / NumPy / Pillow / zlib versions they were recorded with, which are the versions
+``requirements.lock`` installs (opencv-python-headless 5.0.0.93: the lock pins the build the
+records were made under rather than re-recording them). Under other versions the comparison
+fails in CI (``CI=true``) and is skipped elsewhere, both with the way to re-record
+(:mod:`tests.ogor.recorded`); the worker-count and rebuild checks run under any version. To
+re-record after an intended change or a lock refresh:
 ``OGOR_RECORD_GOLDEN=1 pytest tests/ogor/test_golden_bytes.py``.
 """
 
@@ -22,13 +26,12 @@ import json
 import os
 from pathlib import Path
 
-import cv2
-import numpy as np
-import PIL
 import pytest
 from click.testing import CliRunner
 
 from ogor.cli import main
+
+from .recorded import image_library_versions, require_recorded_versions
 
 GOLDEN = Path(__file__).with_name("golden_bytes.json")
 
@@ -64,10 +67,6 @@ OUTPUTS = ["oil", "synth-cuhk", "synth-icfg", "paper-w1", "paper-w2", "mgcc-w1",
            "icfg-add", "rebuilt", "preview"]
 #: runs that write nothing, whose printed report is held instead (it has no timings).
 PRINTED = ["paper-dry", "verify-paper", "verify-mgcc"]
-
-
-def _versions() -> dict[str, str]:
-    return {"opencv": cv2.__version__, "numpy": np.__version__, "pillow": PIL.__version__}
 
 
 def _normalised(path: Path, tmp: Path) -> bytes:
@@ -107,11 +106,10 @@ def test_output_bytes_match_the_recorded_hashes(runs):
     found = {name: _hashes(tmp / name, tmp) for name in OUTPUTS}
     printed = {name: hashlib.sha256(outputs[name].encode()).hexdigest() for name in PRINTED}
     if os.environ.get("OGOR_RECORD_GOLDEN"):
-        record = {"versions": _versions(), "outputs": found, "printed": printed}
+        record = {"versions": image_library_versions(), "outputs": found, "printed": printed}
         GOLDEN.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     golden = json.loads(GOLDEN.read_text(encoding="utf-8"))
-    if golden["versions"] != _versions():
-        pytest.skip(f"hashes recorded under {golden['versions']}, running {_versions()}")
+    require_recorded_versions(f"{GOLDEN.name}: the hashes were", golden["versions"])
     for name in OUTPUTS:
         assert found[name] == golden["outputs"][name], f"{name}: bytes changed"
     for name in PRINTED:
