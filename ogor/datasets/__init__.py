@@ -30,6 +30,15 @@ def list_formats() -> list[str]:
     return list(FORMATS)
 
 
+def base_format_name(fmt: DatasetFormat) -> str:
+    """The base format of a layout's dataset (``cuhk-pedes`` for every CUHK-PEDES layout):
+    per-dataset settings (MGCC's token-selection ratios) are keyed by it, not by the layout."""
+    for name in BASE_FORMATS:
+        if FORMATS[name].dataset == fmt.dataset:
+            return name
+    return fmt.name
+
+
 def get_format(name: str) -> DatasetFormat:
     """The format called ``name``; the error lists the valid names."""
     try:
@@ -101,6 +110,7 @@ __all__ = [
     "Record",
     "annotation_members",
     "annotation_sha256",
+    "base_format_name",
     "detect_format",
     "get_format",
     "list_formats",

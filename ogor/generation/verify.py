@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ogor.datasets import read_dataset
+from ogor.datasets import annotation_members, annotation_sha256, read_dataset
 from ogor.errors import GenerationError
 from ogor.generation.manifest import MANIFEST_NAME, check_finished, read_manifest
 from ogor.imageio import encode_image, image_seed, image_size, read_image
@@ -103,13 +103,14 @@ def verify_dataset(
 
 def _check_files(root: Path, manifest: dict[str, Any], image_dir: Path) -> None:
     """The annotation's and every image's sha256, and no file the manifest does not list."""
-    annotation = root / manifest["annotation"]["path"]
-    if not annotation.is_file():
+    annotation = root / manifest["annotation"]["path"]  # a file, or TextReID's folder
+    if not annotation.exists():
         raise GenerationError(f"{annotation}: annotation file missing")
-    if sha256_file(annotation) != manifest["annotation"]["sha256"]:
+    if annotation_sha256(annotation) != manifest["annotation"]["sha256"]:
         raise GenerationError(f"{annotation}: annotation file differs from the manifest (sha256)")
 
     listed = {MANIFEST_NAME, manifest["annotation"]["path"]}
+    listed |= {f.relative_to(root).as_posix() for f in annotation_members(annotation)}
     for item in manifest["images"]:
         file = image_dir / item["path"]
         if not file.is_file():
@@ -180,9 +181,9 @@ def _check_against_source(
 ) -> int:
     """Source annotation sha256, and sampled occluded images rebuilt from the source."""
     annotation = source / manifest["source"]["annotation"]
-    if not annotation.is_file():
+    if not annotation.exists():
         raise GenerationError(f"{annotation}: source annotation file missing")
-    if sha256_file(annotation) != manifest["source"]["annotation_sha256"]:
+    if annotation_sha256(annotation) != manifest["source"]["annotation_sha256"]:
         raise GenerationError(f"{annotation}: source annotation differs from the manifest (sha256)")
     source_images = source / manifest["source"]["image_dir"]
     for item in sampled:
