@@ -194,8 +194,8 @@ class CaptionAllFormat(JsonListFormat):
         source = split_file or self.split_source(root)
         if source is None:
             raise DatasetError(
-                path, "has no train/val/test split; pass --split-file with "
-                + STANDARD_SPLIT_SOURCE + ", or read that file instead", field="split",
+                path, "has no train/val/test split: provide " + STANDARD_SPLIT_SOURCE
+                + ", with --split-file or beside caption_all.json", field="split",
             )
         return path, self.parse(data, path, read_split_file(source))
 
