@@ -125,8 +125,8 @@ def _check_target(dataset: Dataset, target: object) -> None:
     target_name = getattr(target, "dataset", None)
     if target_name != source_name:
         raise DatasetError(
-            getattr(target, "name", "?"), f"is a {target_name} layout; the source is "
-            f"{source_name} ({dataset.format.name})", field="to",
+            dataset.root, f"is a {source_name} copy ({dataset.format.name}); --to "
+            f"{getattr(target, 'name', '?')} is a layout of {target_name}", field="to",
         )
     allowed = getattr(target, "splits", ())
     extra = sorted({r.split for r in dataset.records} - set(allowed))

@@ -102,3 +102,13 @@ def synth_roots(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         fmt: synthesize(base / fmt, format=fmt, ids=4, views=2, seed=1, size=(48, 24)).root
         for fmt in BASE_NAMES
     }
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    """Relative path -> sha256 of every file under ``root``: proof that nothing changed there."""
+    import hashlib
+
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*")) if p.is_file()
+    }
