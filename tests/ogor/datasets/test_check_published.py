@@ -17,7 +17,7 @@ from ogor.datasets.published import (
 from ogor.datasets.validate import check_dataset
 
 from .conftest import run_cli
-from .layout_copies import make_copy, synth_roots  # noqa: F401 (fixture)
+from .layout_copies import make_copy
 
 #: Whole-dataset totals as each dataset's paper states them (FACTS.md section 1; CUHK-PEDES'
 #: captions as its reid_raw.json holds them, see published_stats.json).

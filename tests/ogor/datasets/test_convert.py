@@ -13,7 +13,7 @@ from ogor.datasets.convert import RECORD_NAME
 from toreid.io import sha256_file
 
 from .conftest import run_cli
-from .layout_copies import make_copy, synth_roots, tree_digest  # noqa: F401 (fixture)
+from .layout_copies import make_copy, tree_digest
 
 
 def _key(records) -> list[tuple]:

@@ -11,7 +11,7 @@ from ogor.datasets import detect_format, read_dataset
 from ogor.errors import DatasetError
 
 from .conftest import run_cli
-from .layout_copies import LAYOUTS, make_copy, synth_roots  # noqa: F401 (fixture)
+from .layout_copies import LAYOUTS, make_copy
 
 
 def _key(records) -> list[tuple]:
