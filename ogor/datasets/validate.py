@@ -8,6 +8,7 @@ here and runs only when asked (``ogor check``) or when a command is about to dep
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from ogor.datasets import read_dataset
 from ogor.datasets.base import SPLITS, Dataset, Record
 from ogor.datasets.published import StatsComparison, compare_with_published, split_counts
 from ogor.errors import DatasetError, ToreidError
-from toreid.io import sha256_file
+from toreid.io import sha256_bytes
 
 _JPEG_START = b"\xff\xd8"
 _JPEG_END = b"\xff\xd9"
@@ -74,34 +75,39 @@ def check_image(path: Path) -> str | None:
     with a warning and grey rows instead of failing, so JPEGs must also end with their
     end-of-image marker.
     """
+    return _read_and_check(path)[0]
+
+
+def _read_and_check(path: Path) -> tuple[str | None, bytes | None]:
+    """(why the image cannot be used or ``None``, its bytes when they could be read)."""
     if not path.exists():
-        return "image file not found"
+        return "image file not found", None
     if not path.is_file():
-        return "image path is not a file"
+        return "image path is not a file", None
     try:
         data = path.read_bytes()
     except OSError as exc:
-        return f"image cannot be read ({exc.strerror or exc})"
+        return f"image cannot be read ({exc.strerror or exc})", None
     if not data:
-        return "image file is empty"
+        return "image file is empty", data
     if data.startswith(_JPEG_START) and _JPEG_END not in data[-_JPEG_TAIL:]:
-        return "corrupt JPEG (truncated: no end-of-image marker)"
+        return "corrupt JPEG (truncated: no end-of-image marker)", data
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if image is None or image.size == 0:
-        return "image cannot be decoded (corrupt or not an image)"
-    return None
+        return "image cannot be decoded (corrupt or not an image)", data
+    return None, data
 
 
 def _inspect(dataset: Dataset, index: int, record: Record) -> tuple[str | None, str | None]:
-    """(error line or ``None``, sha256 of the bytes or ``None``) of one record's image."""
+    """(error line or ``None``, sha256 of a usable image's bytes) of one record's image: the
+    bytes are read once, for the decode and the duplicate check both."""
     path = dataset.image_file(record)
-    problem = check_image(path)
-    digest = None
-    if problem is None:
-        digest = sha256_file(path)  # just read by check_image: served from the page cache
-        return None, digest
-    error = DatasetError(path, problem, index=index, field=dataset.format.path_key)
-    return str(error), digest
+    problem, data = _read_and_check(path)
+    if problem is None and data is not None:
+        return None, sha256_bytes(data)
+    error = DatasetError(path, problem or "image cannot be read", index=index,
+                         field=dataset.format.path_key)
+    return str(error), None
 
 
 def _quiet_opencv() -> Callable[[], None]:
@@ -156,13 +162,15 @@ def check_dataset(
     )
     # One check per distinct image: a file listed twice with the same id is not an error.
     unique: dict[str, tuple[int, Record]] = {}
+    listed_again = []
     for index, record in enumerate(dataset.records):
         first = unique.setdefault(record.image_path, (index, record))
         if first[0] != index:
-            report.findings.append(
+            listed_again.append(
                 f"{dataset.annotation_path}: record {index}: image {record.image_path!r} is "
                 f"listed again (first in record {first[0]})"
             )
+    report.findings += _capped(listed_again, "images listed again")
     if not images:
         return report
     _scan_images(dataset, list(unique.values()), report, stop_at_first, workers, progress)
@@ -181,6 +189,10 @@ def _scan_images(
     from tqdm import tqdm
 
     by_digest: dict[str, str] = {}
+    duplicates: list[str] = []
+    captions = Counter()
+    for record in dataset.records:
+        captions[record.image_path] += len(record.captions)
     missing_captions = 0
     bad_images = 0
     restore = _quiet_opencv()
@@ -197,11 +209,11 @@ def _scan_images(
                     if error is not None:
                         report.errors.append(error)
                         bad_images += 1
-                        missing_captions += _captions_of(dataset, record.image_path)
+                        missing_captions += captions[record.image_path]
                     elif digest is not None:
                         first = by_digest.setdefault(digest, record.image_path)
                         if first != record.image_path:
-                            report.findings.append(
+                            duplicates.append(
                                 f"{dataset.image_file(record)}: same bytes as {first!r} "
                                 "(a duplicate image)"
                             )
@@ -211,6 +223,7 @@ def _scan_images(
     finally:
         bar.close()
         restore()
+    report.findings += _capped(duplicates, "duplicate images")
     if bad_images:
         report.findings.append(
             f"{missing_captions} caption(s) refer to no usable image ({bad_images} image file(s) "
@@ -224,8 +237,15 @@ def _scan_images(
         )
 
 
-def _captions_of(dataset: Dataset, image_path: str) -> int:
-    return sum(len(r.captions) for r in dataset.records if r.image_path == image_path)
+#: Notes of one kind printed before "... and N more".
+_SHOWN_NOTES = 10
+
+
+def _capped(lines: list[str], kind: str) -> list[str]:
+    """The first notes of a kind and a count of the rest: a real copy can have thousands."""
+    if len(lines) <= _SHOWN_NOTES:
+        return lines
+    return [*lines[:_SHOWN_NOTES], f"... and {len(lines) - _SHOWN_NOTES} more {kind}"]
 
 
 _IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}

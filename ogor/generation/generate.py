@@ -55,7 +55,7 @@ from ogor.generation.manifest import (
     summarize,
     write_manifest,
 )
-from ogor.generation.manifest_check import check_manifest_recipe
+from ogor.generation.manifest_check import check_manifest_recipe, split_file_for
 from ogor.generation.plan import (
     OCCLUDED_SUFFIX,
     _counts,
@@ -152,9 +152,7 @@ def generate_dataset(
 
     fmt = get_format(format) if format else detect_format(source)
     source_sha = annotation_sha256(fmt.annotation_path(source))
-    split = Path(split_file) if split_file is not None else None
-    if split is not None and not split.is_file():
-        raise GenerationError(f"{split}: split file not found (option --split-file)")
+    split = split_file_for(split_file, recipe)
     if oil is None and recipe is not None and not recipe["library"]["default"]:
         oil = recipe["library"]["root"]
     library_root = Path(oil) if oil is not None else default_library_path()

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from ogor.cli import main
 from ogor.datasets import read_dataset
+from ogor.errors import GenerationError
 from ogor.generation.generate import generate_dataset
 from ogor.generation.manifest import MANIFEST_NAME, occlusion_flags, read_manifest
 from ogor.generation.verify import verify_dataset
@@ -95,3 +96,18 @@ def test_cli_caption_all_needs_its_split_and_the_manifest_records_it(
     assert result.exit_code == 0, result.output
     recorded = read_manifest(out)["source"]["split_file"]
     assert recorded["path"] == str(split_file.resolve())
+
+
+def test_a_rebuild_from_the_manifest_finds_the_recorded_split_file(
+    synth_roots, tmp_path: Path, library_root: Path
+) -> None:
+    root, split_file = make_copy(synth_roots["cuhk-pedes"], "caption_all.json", tmp_path / "src")
+    first = tmp_path / "first"
+    generate_dataset(root, first, oil=library_root, ratio=0.5, seed=4, split_file=split_file)
+    rebuilt = tmp_path / "rebuilt"
+    generate_dataset(root, rebuilt, oil=library_root, from_manifest=first / MANIFEST_NAME)
+    assert tree_digest(rebuilt) == tree_digest(first)
+    split_file.write_text(split_file.read_text().replace('"val"', '"test"'))
+    with pytest.raises(GenerationError, match="split file differs from the one the manifest"):
+        generate_dataset(root, tmp_path / "again", oil=library_root,
+                         from_manifest=first / MANIFEST_NAME)
