@@ -142,9 +142,10 @@ class TextReIDFormat:
     ) -> Path:
         """One file per split present; entries read are written back as read (``onehot`` too).
 
-        A record made elsewhere (or an ``ogor generate --mode add`` copy under a new path) gets
-        fresh entries with a new ``image_id``, numbered after the largest one read; TextReID's
-        ``onehot`` indices depend on its vocabulary, so new entries carry only the sentence.
+        An ``ogor generate --mode add`` copy (same captions, new path) gets its original's
+        entries under a new ``image_id``, numbered after the largest one read; a record read from
+        another layout gets new entries carrying only the sentence (TextReID's ``onehot``
+        indices depend on its vocabulary).
         """
         folder = Path(root) / self.folder
         used = [
@@ -155,15 +156,18 @@ class TextReIDFormat:
         by_split: dict[str, list[dict[str, Any]]] = {}
         for record in records:
             entries = _entries_of(record)
-            same = (
-                [e["sentence"] for e in entries] == list(record.captions)
-                and all(e.get("file_path") == record.image_path for e in entries)
-            )
-            if not same:
+            if [e["sentence"] for e in entries] != list(record.captions):
                 entries = [
                     {"image_id": next_image_id, "id": record.person_id,
                      "file_path": record.image_path, "sentence": caption}
                     for caption in record.captions
+                ]
+                next_image_id += 1
+            elif any(e.get("file_path") != record.image_path for e in entries):
+                # the same captions under a new image (an occluded copy): a new image_id
+                entries = [
+                    {**e, "image_id": next_image_id, "file_path": record.image_path}
+                    for e in entries
                 ]
                 next_image_id += 1
             by_split.setdefault(record.split, []).extend(entries)
