@@ -55,12 +55,13 @@ def describe_runs(models: Sequence[str], datasets: Sequence[tuple[str, Path | No
                   overrides: dict[str, Any]) -> list[dict[str, Any]]:
     """Every (model, dataset, seed) of a ``bench run``, resolved; ``None`` roots are the demo."""
     from benchmark.runner import check_models, make_train_config
-    from ogor.datasets import detect_format
+    from ogor.datasets import base_format_name, detect_format
 
     check_models(models)
     records = []
     for label, root in datasets:
-        dataset_format = DEMO_FORMAT if root is None else detect_format(root).name
+        # per-dataset settings follow the dataset, whichever layout its copy is in
+        dataset_format = DEMO_FORMAT if root is None else base_format_name(detect_format(root))
         for model in models:
             for seed in seeds:
                 cfg, options = make_train_config(preset, model, seed, overrides)

@@ -123,8 +123,7 @@ def _link_or_copy(src: Path, dst: Path) -> None:
 def split_copy(source: Path, split: str, cache: Path) -> Path:
     """A dataset root holding only ``split`` of ``source`` (same records, same order, same
     bytes), built once in the cache and moved into place when complete."""
-    from ogor.datasets import read_dataset
-    from ogor.io import sha256_file
+    from ogor.datasets import annotation_sha256, base_format_name, get_format, read_dataset
 
     source = Path(source)
     if Path(cache).resolve().is_relative_to(source.resolve()):
@@ -136,17 +135,22 @@ def split_copy(source: Path, split: str, cache: Path) -> Path:
         present = ", ".join(dataset.splits_present()) or "none"
         raise ToreidError(f"{dataset.annotation_path}: dataset has no '{split}' split (splits "
                           f"present: {present})")
-    sha = sha256_file(dataset.annotation_path)
+    sha = annotation_sha256(dataset.annotation_path)
     base = Path(cache) / "robustness" / f"{dataset.format.name}-{split}-{sha[:12]}"
     done = base / "source"
-    if (done / dataset.annotation_path.name).is_file():  # written last: the copy is complete
+    # Every layout's subset is written as its dataset's base layout (a split-less or per-split
+    # layout could not hold one split alone); a base layout keeps its own file name.
+    out_format = get_format(base_format_name(dataset.format))
+    name = (dataset.annotation_path.name if out_format is dataset.format
+            else out_format.annotation_names[0])
+    if (done / name).is_file():  # written last: the copy is complete
         return done
     partial = base / f"source.partial-{os.getpid()}"
     shutil.rmtree(partial, ignore_errors=True)
     for record in records:
         _link_or_copy(dataset.image_file(record), partial / dataset.format.image_dir /
                       record.image_path)
-    dataset.format.write(records, partial, dataset.annotation_path.name)
+    out_format.write(records, partial, name)
     shutil.rmtree(done, ignore_errors=True)
     try:
         os.replace(partial, done)
@@ -158,12 +162,12 @@ def split_copy(source: Path, split: str, cache: Path) -> Path:
 def occluded_version(subset: Path, ratio: float, seed: int, config: SweepConfig,
                      library_fingerprint: str) -> Path:
     """The occluded version ``(ratio, seed)`` of ``subset``, generated once per recipe."""
-    from ogor.datasets import detect_format
+    from ogor.datasets import annotation_sha256, detect_format
     from ogor.generation import MANIFEST_NAME, generate_dataset
-    from ogor.io import sha256_file
 
     recipe = {
-        "source_annotation_sha256": sha256_file(detect_format(subset).annotation_path(subset)),
+        "source_annotation_sha256": annotation_sha256(
+            detect_format(subset).annotation_path(subset)),
         "split": config.split, "protocol": config.protocol, "ratio": float(ratio),
         "seed": int(seed), "library": library_fingerprint, "toreid": toolkit_version(),
     }

@@ -52,7 +52,7 @@ from benchmark.optim import (  # noqa: F401  (build_optimizer, lr_lambda: public
 )
 from benchmark.parsing import ParsingMaps, resolve_parsing_dir
 from benchmark.protocol import ICFG_SPLITS, apply_icfg_split, selection_record
-from ogor.datasets import read_dataset
+from ogor.datasets import base_format_name, read_dataset
 from toreid.errors import ToreidError
 from toreid.io import atomic_write_json, read_json, stable_seed
 
@@ -322,7 +322,8 @@ def run_training(spec: RunSpec, out: Path, *, resume: bool = False,
     select_set = test_set if cfg.select_on == "test" else val_set
 
     _seed_everything(stable_seed(cfg.seed, "init") % (1 << 63))
-    options = model_options_for(spec.model, dataset.format.name, spec.model_options)
+    options = model_options_for(spec.model, base_format_name(dataset.format),
+                                spec.model_options)
     pairs_probe = dataset.split("train")
     if not pairs_probe:
         raise ToreidError(f"{dataset.annotation_path}: dataset has no 'train' split")

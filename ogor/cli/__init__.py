@@ -13,6 +13,7 @@ from ogor.cli._lazy import LazyGroup
 COMMANDS: dict[str, str] = {
     "check": "ogor.cli.dataset:check",
     "stats": "ogor.cli.dataset:stats",
+    "convert": "ogor.cli.dataset:convert",
     "synth": "ogor.cli.synth:synth",
     "synth-parsing": "ogor.cli.synth:synth_parsing",
     "taxonomy": "ogor.cli.oil:taxonomy",

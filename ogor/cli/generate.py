@@ -7,6 +7,7 @@ import os
 import click
 
 from ogor.cli._lazy import user_errors
+from ogor.datasets import list_formats
 from ogor.occlude.protocols import list_protocols
 
 #: Options the manifest decides under --from-manifest.
@@ -48,6 +49,11 @@ def _given(ctx: click.Context, name: str) -> bool:
               help="Rebuild, byte for byte, the dataset an ogor-manifest.json describes.")
 @click.option("--no-space-check", is_flag=True,
               help="Start even when the free space looks too small for the output.")
+@click.option("--format", "format_name", type=click.Choice(list_formats()), default=None,
+              help="Source layout; detected from the annotation file names when omitted.")
+@click.option("--split-file", type=click.Path(path_type=str), default=None,
+              help="Split of a source without one (caption_all.json): the authors' "
+              "reid_raw.json; the manifest records it for the output.")
 @click.pass_context
 @user_errors
 def generate(
@@ -67,12 +73,14 @@ def generate(
     dry_run: bool,
     from_manifest: str | None,
     no_space_check: bool,
+    format_name: str | None,
+    split_file: str | None,
 ) -> None:
     """Make an Occluded-* dataset: paste library occluders onto a T-ReID dataset's images.
 
-    The source format (CUHK-PEDES, ICFG-PEDES, RSTPReid) is detected; OUT gets the same
-    relative image paths and the annotation file under its own name, so existing loaders read it
-    unchanged, plus ogor-manifest.json (every paste and every hash). Output is built in
+    The source layout (every layout `ogor convert --help` lists) is detected; OUT keeps it: the
+    same relative image paths and the annotation files under their own names, so existing loaders
+    read it unchanged, plus ogor-manifest.json (every paste and every hash). Output is built in
     OUT.ogor-partial and renamed when complete; the same command and seed give the same bytes
     for any --workers, and after a crash --resume finishes the job identically.
 
@@ -99,7 +107,7 @@ def generate(
         source_root, out, oil=oil, ratio=ratio, protocol=protocol, seed=seed,
         workers=workers or os.cpu_count() or 1, mode=mode, quality=quality, feather=feather,
         resume=resume, overwrite=overwrite, dry_run=dry_run, from_manifest=from_manifest,
-        space_check=not no_space_check,
+        space_check=not no_space_check, format=format_name, split_file=split_file,
     )
     click.echo(summary.table())
     if summary.dry_run:

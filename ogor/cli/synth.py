@@ -7,13 +7,13 @@ import time
 import click
 
 from ogor.cli._lazy import user_errors
-from ogor.datasets import list_formats
+from ogor.datasets import BASE_FORMATS
 
 
 @click.command()
 @click.option("--out", required=True, type=click.Path(path_type=str),
               help="Dataset root to create (absent or empty unless --overwrite).")
-@click.option("--format", "format_name", type=click.Choice(list_formats()), default="cuhk-pedes",
+@click.option("--format", "format_name", type=click.Choice(BASE_FORMATS), default="cuhk-pedes",
               show_default=True, help="Annotation format (file name, keys, splits) to write.")
 @click.option("--ids", type=click.IntRange(min=1), required=True, help="Number of identities.")
 @click.option("--views", type=click.IntRange(min=1), default=4, show_default=True,

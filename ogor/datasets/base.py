@@ -40,6 +40,8 @@ class DatasetFormat(Protocol):
     """What every dataset format provides (see ``ogor.datasets.formats``)."""
 
     name: str
+    #: The dataset's published name (CUHK-PEDES, ICFG-PEDES, RSTPReid).
+    dataset: str
     #: Accepted annotation file names, preferred first.
     annotation_names: tuple[str, ...]
     #: Split values this format may contain.
@@ -57,8 +59,17 @@ class DatasetFormat(Protocol):
         """The annotation file inside ``root`` (the first accepted name that exists)."""
         ...
 
+    def annotation_files(self, root: Path) -> list[Path]:
+        """Every file the annotation consists of (copied and hashed by the writers)."""
+        ...
+
     def read(self, root: Path) -> list[Record]:
         """Parse and validate the annotation file (not the images)."""
+        ...
+
+    def load(self, root: Path, split_file: Path | None = None) -> tuple[Path, list[Record]]:
+        """The annotation path (a file, or TextReID's folder) and its validated records;
+        ``split_file`` gives the split of a layout without one."""
         ...
 
     def write(
@@ -70,12 +81,17 @@ class DatasetFormat(Protocol):
 
 @dataclass(frozen=True)
 class Dataset:
-    """A dataset root read through its format."""
+    """A dataset root read through its format.
+
+    ``annotation_path`` is the annotation file, or the folder of TextReID's per-split files;
+    ``annotation_files`` lists every file it stands for (what a copy must carry over).
+    """
 
     root: Path
     format: DatasetFormat
     annotation_path: Path
     records: tuple[Record, ...]
+    annotation_files: tuple[Path, ...] = ()
 
     @property
     def image_root(self) -> Path:

@@ -1,15 +1,20 @@
-"""The three T-ReID annotation formats: CUHK-PEDES, ICFG-PEDES and RSTPReid.
+"""The JSON-list layouts of the three T-ReID datasets: CUHK-PEDES, ICFG-PEDES and RSTPReid.
 
 They share one shape (a JSON list of objects with an id, an image path, a split and captions)
 and differ in file name, key names and allowed splits, so one parameterised class serves all
-three. Facts: ``shared/design/FACTS.md`` section 1.
+three. Each accepts every file name its copies are distributed under: IRRA, NAFS and SSAN read
+``reid_raw.json``, ``ICFG-PEDES.json`` and ``data_captions.json``; the MGCC release's README
+(2024) names the same files ``CUHK-PEDES.json``, ``ICFG_PEDES.json`` and ``RSTPReid.json``.
+Facts: ``shared/design/FACTS.md`` section 1. The layouts that are not one JSON list with splits
+(TextReID's per-split files, the original ``caption_all.json``) live in
+:mod:`ogor.datasets.layouts`.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -51,8 +56,10 @@ class JsonListFormat:
 
     Attributes:
         name: registry name.
+        dataset: the dataset's published name (the key of its published statistics).
         annotation_names: accepted file names, preferred first.
-        path_key, id_key, split_key, captions_key: the key names in each object.
+        path_key, id_key, split_key, captions_key: the key names in each object; ``split_key``
+            is ``None`` for a layout whose records carry no split (``caption_all.json``).
         splits: allowed split values.
         key_order: every key, in the canonical order, of a record made in code (this is where
             CUHK-PEDES and ICFG-PEDES records get their ``processed_tokens``).
@@ -60,12 +67,13 @@ class JsonListFormat:
     """
 
     name: str
+    dataset: str
     annotation_names: tuple[str, ...]
     path_key: str
     splits: tuple[str, ...]
     key_order: tuple[str, ...]
     id_key: str = "id"
-    split_key: str = "split"
+    split_key: str | None = "split"
     captions_key: str = "captions"
     image_dir: str = "imgs"
 
@@ -85,14 +93,27 @@ class JsonListFormat:
             + ")",
         )
 
+    def annotation_files(self, root: Path) -> list[Path]:
+        """Every file the annotation consists of (one here); they are copied and hashed."""
+        return [self.annotation_path(root)]
+
     # -- reading -----------------------------------------------------------------------------
     def read(self, root: Path) -> list[Record]:
-        path = self.annotation_path(root)
-        data = read_json(path, "annotation file")
-        return self.parse(data, path)
+        return self.load(root)[1]
 
-    def parse(self, data: Any, path: Path) -> list[Record]:
-        """Validate parsed JSON and turn it into records; every error names index and field."""
+    def load(self, root: Path, split_file: Path | None = None) -> tuple[Path, list[Record]]:
+        """The annotation path and its records; ``split_file`` only serves split-less layouts."""
+        path = self.annotation_path(root)
+        return path, self.parse(read_json(path, "annotation file"), path)
+
+    def parse(
+        self, data: Any, path: Path, splits: Mapping[str, str] | None = None
+    ) -> list[Record]:
+        """Validate parsed JSON and turn it into records; every error names index and field.
+
+        ``splits`` (image path -> split) gives the split of each record when the layout has no
+        split key; a record whose image it does not list is refused.
+        """
         if not isinstance(data, list):
             raise DatasetError(
                 path, f"expected a JSON list of records, found {type(data).__name__}"
@@ -102,7 +123,7 @@ class JsonListFormat:
         records: list[Record] = []
         ids_by_path: dict[str, tuple[int, int]] = {}
         for index, item in enumerate(data):
-            record = self._parse_one(item, path, index)
+            record = self._parse_one(item, path, index, splits)
             # "a/./b.jpg" and "a//b.jpg" name the same file as "a/b.jpg".
             key = str(PurePosixPath(record.image_path))
             seen = ids_by_path.get(key)
@@ -118,13 +139,15 @@ class JsonListFormat:
             records.append(record)
         return records
 
-    def _parse_one(self, item: Any, path: Path, index: int) -> Record:
+    def _parse_one(
+        self, item: Any, path: Path, index: int, splits: Mapping[str, str] | None
+    ) -> Record:
         if not isinstance(item, dict):
             raise DatasetError(
                 path, f"expected an object, found {type(item).__name__}", index=index
             )
         for key in (self.id_key, self.path_key, self.split_key, self.captions_key):
-            if key not in item:
+            if key is not None and key not in item:
                 raise DatasetError(path, "missing key", index=index, field=key)
         person_id = item[self.id_key]
         if isinstance(person_id, bool) or not isinstance(person_id, int):
@@ -139,17 +162,7 @@ class JsonListFormat:
                 field=self.path_key,
             )
         check_relative_path(image_path, path, index, self.path_key)
-        split = item[self.split_key]
-        if not isinstance(split, str):
-            raise DatasetError(
-                path, f"expected a string, found {type(split).__name__}", index=index,
-                field=self.split_key,
-            )
-        if split not in self.splits:
-            raise DatasetError(
-                path, f"unknown split {split!r} (expected one of {', '.join(self.splits)})",
-                index=index, field=self.split_key,
-            )
+        split = self._split_of(item, image_path, path, index, splits)
         captions = item[self.captions_key]
         if not isinstance(captions, list):
             raise DatasetError(
@@ -172,6 +185,31 @@ class JsonListFormat:
             self._check_tokens(item["processed_tokens"], path, index)
         return Record(image_path, person_id, split, tuple(captions), raw=item)
 
+    def _split_of(
+        self, item: dict[str, Any], image_path: str, path: Path, index: int,
+        splits: Mapping[str, str] | None,
+    ) -> str:
+        if self.split_key is None:
+            split = (splits or {}).get(str(PurePosixPath(image_path)))
+            if split is None:
+                raise DatasetError(
+                    path, f"image {image_path!r} is not in the split file", index=index,
+                    field=self.path_key,
+                )
+            field = "split"
+        else:
+            split, field = item[self.split_key], self.split_key
+        if not isinstance(split, str):
+            raise DatasetError(
+                path, f"expected a string, found {type(split).__name__}", index=index, field=field
+            )
+        if split not in self.splits:
+            raise DatasetError(
+                path, f"unknown split {split!r} (expected one of {', '.join(self.splits)})",
+                index=index, field=field,
+            )
+        return split
+
     @staticmethod
     def _check_tokens(tokens: Any, path: Path, index: int) -> None:
         """``processed_tokens`` is optional, but when present it must be lists of strings.
@@ -189,17 +227,22 @@ class JsonListFormat:
     # -- writing -----------------------------------------------------------------------------
     def to_json_object(self, record: Record) -> dict[str, Any]:
         """The annotation object of a record: its original object updated in place, or new."""
-        if record.raw is not None:
-            obj = dict(record.raw)
+        # A raw object of another layout (TextReID's caption entries) is not this format's record.
+        raw = record.raw if record.raw is not None and self.path_key in record.raw else None
+        if raw is not None:
+            obj = dict(raw)
         else:
             obj = {key: None for key in self.key_order}
         obj[self.id_key] = record.person_id
         obj[self.path_key] = record.image_path
-        obj[self.split_key] = record.split
+        if self.split_key is not None:
+            obj[self.split_key] = record.split
+        else:  # a split-less layout: the split lives in its split file
+            obj.pop("split", None)
         obj[self.captions_key] = list(record.captions)
-        captions_changed = record.raw is None or list(
-            record.raw.get(self.captions_key, [])
-        ) != list(record.captions)
+        captions_changed = raw is None or list(raw.get(self.captions_key, [])) != list(
+            record.captions
+        )
         if "processed_tokens" in obj and captions_changed:
             obj["processed_tokens"] = [tokenize_caption(c) for c in record.captions]
         return obj
@@ -218,7 +261,8 @@ class JsonListFormat:
 
 CUHK_PEDES = JsonListFormat(
     name="cuhk-pedes",
-    annotation_names=("reid_raw.json",),
+    dataset="CUHK-PEDES",
+    annotation_names=("reid_raw.json", "CUHK-PEDES.json"),
     path_key="file_path",
     splits=("train", "val", "test"),
     key_order=("split", "captions", "file_path", "processed_tokens", "id"),
@@ -226,6 +270,7 @@ CUHK_PEDES = JsonListFormat(
 
 ICFG_PEDES = JsonListFormat(
     name="icfg-pedes",
+    dataset="ICFG-PEDES",
     annotation_names=("ICFG-PEDES.json", "ICFG_PEDES.json"),
     path_key="file_path",
     splits=("train", "test"),
@@ -234,7 +279,8 @@ ICFG_PEDES = JsonListFormat(
 
 RSTPREID = JsonListFormat(
     name="rstpreid",
-    annotation_names=("data_captions.json",),
+    dataset="RSTPReid",
+    annotation_names=("data_captions.json", "RSTPReid.json"),
     path_key="img_path",
     splits=("train", "val", "test"),
     key_order=("id", "img_path", "captions", "split"),

@@ -7,6 +7,8 @@ here and runs only when asked (``ogor check``) or when a command is about to dep
 
 from __future__ import annotations
 
+import os
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -17,7 +19,9 @@ import numpy as np
 
 from ogor.datasets import read_dataset
 from ogor.datasets.base import SPLITS, Dataset, Record
+from ogor.datasets.published import StatsComparison, compare_with_published, split_counts
 from ogor.errors import DatasetError, ToreidError
+from toreid.io import sha256_bytes
 
 _JPEG_START = b"\xff\xd8"
 _JPEG_END = b"\xff\xd9"
@@ -35,6 +39,10 @@ class CheckReport:
         records: number of annotation records read.
         images_checked: number of images opened and decoded.
         errors: one-line messages, in record order; empty when the dataset is usable.
+        findings: one-line notes that do not make the copy unusable: duplicate images, captions
+            referring to no image, image files no record lists.
+        comparison: the copy's counts against the published statistics (``None`` when the
+            annotation could not be read).
     """
 
     root: Path
@@ -42,6 +50,8 @@ class CheckReport:
     records: int = 0
     images_checked: int = 0
     errors: list[str] = field(default_factory=list)
+    findings: list[str] = field(default_factory=list)
+    comparison: StatsComparison | None = None
 
     @property
     def ok(self) -> bool:
@@ -65,36 +75,39 @@ def check_image(path: Path) -> str | None:
     with a warning and grey rows instead of failing, so JPEGs must also end with their
     end-of-image marker.
     """
+    return _read_and_check(path)[0]
+
+
+def _read_and_check(path: Path) -> tuple[str | None, bytes | None]:
+    """(why the image cannot be used or ``None``, its bytes when they could be read)."""
     if not path.exists():
-        return "image file not found"
+        return "image file not found", None
     if not path.is_file():
-        return "image path is not a file"
+        return "image path is not a file", None
     try:
         data = path.read_bytes()
     except OSError as exc:
-        return f"image cannot be read ({exc.strerror or exc})"
+        return f"image cannot be read ({exc.strerror or exc})", None
     if not data:
-        return "image file is empty"
+        return "image file is empty", data
     if data.startswith(_JPEG_START) and _JPEG_END not in data[-_JPEG_TAIL:]:
-        return "corrupt JPEG (truncated: no end-of-image marker)"
+        return "corrupt JPEG (truncated: no end-of-image marker)", data
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if image is None or image.size == 0:
-        return "image cannot be decoded (corrupt or not an image)"
-    return None
+        return "image cannot be decoded (corrupt or not an image)", data
+    return None, data
 
 
-def _image_error(dataset: Dataset, index: int, record: Record) -> str | None:
-    problem = check_image(dataset.image_file(record))
-    if problem is None:
-        return None
-    return str(
-        DatasetError(
-            dataset.image_file(record),
-            problem,
-            index=index,
-            field=dataset.format.path_key,
-        )
-    )
+def _inspect(dataset: Dataset, index: int, record: Record) -> tuple[str | None, str | None]:
+    """(error line or ``None``, sha256 of a usable image's bytes) of one record's image: the
+    bytes are read once, for the decode and the duplicate check both."""
+    path = dataset.image_file(record)
+    problem, data = _read_and_check(path)
+    if problem is None and data is not None:
+        return None, sha256_bytes(data)
+    error = DatasetError(path, problem or "image cannot be read", index=index,
+                         field=dataset.format.path_key)
+    return str(error), None
 
 
 def _quiet_opencv() -> Callable[[], None]:
@@ -118,51 +131,138 @@ def check_dataset(
     images: bool = True,
     stop_at_first: bool = True,
     workers: int = 4,
+    split_file: str | Path | None = None,
+    progress: bool = False,
 ) -> CheckReport:
-    """Validate a dataset root: annotation file, records, and (optionally) every image.
+    """Validate a dataset root: annotation, records, every image, and the published counts.
 
     Args:
-        root: the dataset root (the folder holding the annotation file and ``imgs/``).
+        root: the dataset root (the folder holding the annotation and ``imgs/``).
         format: a registered format name; detected from the root when ``None``.
         images: also check that every image exists, is a file and decodes.
         stop_at_first: return at the first bad image instead of collecting all of them.
         workers: threads decoding images (OpenCV releases the GIL while decoding).
+        split_file: the split of a layout without one (``caption_all.json``).
+        progress: show a progress bar on stderr (on a terminal only).
 
     Returns:
         A report; ``report.errors`` is empty when the dataset is usable. Annotation errors
         (missing or malformed file, bad record) stop the check at once: nothing after them
-        can be trusted.
+        can be trusted. One pass over the images finds the missing, unreadable and duplicate
+        ones and the captions that refer to no image.
     """
     root = Path(root)
     try:
-        dataset = read_dataset(root, format)
+        dataset = read_dataset(root, format, split_file)
     except ToreidError as exc:
         return CheckReport(root=root, format=format or "unknown", errors=[str(exc)])
     report = CheckReport(root=root, format=dataset.format.name, records=len(dataset.records))
-    if not images:
-        return report
+    report.comparison = compare_with_published(
+        dataset.format.dataset, split_counts(dataset.records)
+    )
     # One check per distinct image: a file listed twice with the same id is not an error.
     unique: dict[str, tuple[int, Record]] = {}
+    listed_again = []
     for index, record in enumerate(dataset.records):
-        unique.setdefault(record.image_path, (index, record))
-    items = list(unique.values())
+        first = unique.setdefault(record.image_path, (index, record))
+        if first[0] != index:
+            listed_again.append(
+                f"{dataset.annotation_path}: record {index}: image {record.image_path!r} is "
+                f"listed again (first in record {first[0]})"
+            )
+    report.findings += _capped(listed_again, "images listed again")
+    if not images:
+        return report
+    _scan_images(dataset, list(unique.values()), report, stop_at_first, workers, progress)
+    return report
+
+
+def _scan_images(
+    dataset: Dataset,
+    items: list[tuple[int, Record]],
+    report: CheckReport,
+    stop_at_first: bool,
+    workers: int,
+    progress: bool,
+) -> None:
+    """Decode and hash every image once; errors, duplicate contents and captionless paths."""
+    from tqdm import tqdm
+
+    by_digest: dict[str, str] = {}
+    duplicates: list[str] = []
+    captions = Counter()
+    for record in dataset.records:
+        captions[record.image_path] += len(record.captions)
+    missing_captions = 0
+    bad_images = 0
     restore = _quiet_opencv()
+    bar = tqdm(total=len(items), desc="ogor check", unit="img", disable=None if progress else True)
     try:
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
             chunk = 256 * max(1, workers)
             for start in range(0, len(items), chunk):
                 batch = items[start : start + chunk]
-                results = pool.map(lambda item: _image_error(dataset, *item), batch)
-                for error in results:
+                results = pool.map(lambda item: _inspect(dataset, *item), batch)
+                for (_index, record), (error, digest) in zip(batch, results, strict=True):
                     report.images_checked += 1
+                    bar.update(1)
                     if error is not None:
                         report.errors.append(error)
+                        bad_images += 1
+                        missing_captions += captions[record.image_path]
+                    elif digest is not None:
+                        first = by_digest.setdefault(digest, record.image_path)
+                        if first != record.image_path:
+                            duplicates.append(
+                                f"{dataset.image_file(record)}: same bytes as {first!r} "
+                                "(a duplicate image)"
+                            )
                 if report.errors and stop_at_first:
                     del report.errors[1:]
-                    return report
+                    return
     finally:
+        bar.close()
         restore()
-    return report
+    report.findings += _capped(duplicates, "duplicate images")
+    if bad_images:
+        report.findings.append(
+            f"{missing_captions} caption(s) refer to no usable image ({bad_images} image file(s) "
+            "missing or unreadable)"
+        )
+    unlisted = _unlisted_images(dataset, {r.image_path for _, r in items})
+    if unlisted:
+        report.findings.append(
+            f"{dataset.image_root}: {len(unlisted)} image file(s) are in no record, "
+            f"first {unlisted[0]!r} (another split file or an older annotation?)"
+        )
+
+
+#: Notes of one kind printed before "... and N more".
+_SHOWN_NOTES = 10
+
+
+def _capped(lines: list[str], kind: str) -> list[str]:
+    """The first notes of a kind and a count of the rest: a real copy can have thousands."""
+    if len(lines) <= _SHOWN_NOTES:
+        return lines
+    return [*lines[:_SHOWN_NOTES], f"... and {len(lines) - _SHOWN_NOTES} more {kind}"]
+
+
+_IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
+
+
+def _unlisted_images(dataset: Dataset, listed: set[str]) -> list[str]:
+    """Image files under the image folder that no record names (sorted)."""
+    if not dataset.image_root.is_dir():
+        return []
+    found = []
+    for folder, _dirs, files in os.walk(dataset.image_root):
+        for name in files:
+            if Path(name).suffix.lower() in _IMAGE_SUFFIXES:
+                rel = Path(folder, name).relative_to(dataset.image_root).as_posix()
+                if rel not in listed:
+                    found.append(rel)
+    return sorted(found)
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ogor import __version__
-from ogor.datasets import Dataset, DatasetFormat, read_dataset
+from ogor.datasets import Dataset, DatasetFormat, annotation_sha256, read_dataset
 from ogor.errors import GenerationError
 from ogor.generation.diskspace import check_free_space, stops_cleanly_on_full_disk
 from ogor.generation.journal import (
@@ -55,7 +55,7 @@ from ogor.generation.manifest import (
     summarize,
     write_manifest,
 )
-from ogor.generation.manifest_check import check_manifest_recipe
+from ogor.generation.manifest_check import check_manifest_recipe, split_file_for
 from ogor.generation.plan import (
     OCCLUDED_SUFFIX,
     _counts,
@@ -98,11 +98,14 @@ def generate_dataset(
     dry_run: bool = False,
     from_manifest: str | Path | None = None,
     space_check: bool = True,
+    format: str | None = None,
+    split_file: str | Path | None = None,
 ) -> GenerationSummary:
     """Make an occluded copy of a T-ReID dataset (contract C3).
 
     Args:
-        source_root: a CUHK-PEDES, ICFG-PEDES or RSTPReid root (format auto-detected).
+        source_root: a CUHK-PEDES, ICFG-PEDES or RSTPReid root in any layout
+            (``ogor.datasets``); the output keeps that layout.
         out_root: the folder to create; never inside ``source_root``.
         oil: occlusion library folder (default: the embedded library).
         ratio: share of each split's images to occlude (``paper`` protocol), in [0, 1].
@@ -120,6 +123,9 @@ def generate_dataset(
             ``feather``.
         space_check: refuse to start when the output's file system clearly lacks the space
             (``ogor.generation.diskspace``); ``False`` skips the check.
+        format: the source layout; detected when ``None``.
+        split_file: the split of a split-less source (``caption_all.json``); the manifest
+            records it, and the output takes its split from the manifest.
 
     With ``workers > 1`` the worker processes are started with ``spawn``: a script calling this
     needs the usual ``if __name__ == "__main__":`` guard.
@@ -128,7 +134,7 @@ def generate_dataset(
         GenerationError: a refused request or a failed image (one line naming the file).
         DatasetError, LibraryError: the source or the library is unusable.
     """
-    from ogor.datasets import detect_format
+    from ogor.datasets import detect_format, get_format
     from ogor.library import OcclusionLibrary, default_library_path
 
     started = time.monotonic()
@@ -144,8 +150,9 @@ def generate_dataset(
         raise GenerationError(f"{source}: source dataset folder not found")
     _check_locations(source, out)
 
-    fmt = detect_format(source)
-    source_sha = sha256_file(fmt.annotation_path(source))
+    fmt = get_format(format) if format else detect_format(source)
+    source_sha = annotation_sha256(fmt.annotation_path(source))
+    split = split_file_for(split_file, recipe)
     if oil is None and recipe is not None and not recipe["library"]["default"]:
         oil = recipe["library"]["root"]
     library_root = Path(oil) if oil is not None else default_library_path()
@@ -153,6 +160,8 @@ def generate_dataset(
     params, job = _params_and_job(
         spec, seed, ratio, mode, quality, feather, library, source_sha, from_manifest
     )
+    if split is not None:
+        job["split_file_sha256"] = sha256_file(split)
     partial = out.with_name(out.name + PARTIAL_SUFFIX)
     if not dry_run:
         done = _prepare_output(out, partial, job, resume, overwrite)
@@ -160,7 +169,7 @@ def generate_dataset(
             return done
     return _build(_Request(
         source, out, partial, oil, fmt, spec, params, job, library, recipe, from_manifest,
-        source_sha, float(ratio), int(workers), dry_run, started, space_check,
+        source_sha, float(ratio), int(workers), dry_run, started, space_check, split,
     ))
 
 
@@ -185,6 +194,7 @@ class _Request:
     dry_run: bool
     started: float
     space_check: bool = True
+    split_file: Path | None = None
 
 
 def _check_options(ratio: float, mode: str, quality: int, feather: float, workers: int) -> None:
@@ -255,7 +265,7 @@ def _build(request: _Request) -> GenerationSummary:
             pool = stack.enter_context(
                 context.Pool(r.workers, initializer=_init_worker, initargs=(config, r.library))
             )
-        dataset = read_dataset(r.source, r.fmt.name)
+        dataset = read_dataset(r.source, r.fmt.name, r.split_file)
         if r.recipe is not None:
             _check_recipe(r.recipe, r.from_manifest, dataset, r.source_sha, r.library)
         images = collect_images(dataset.records)
@@ -345,7 +355,7 @@ def _publish(
     finished = [journal[path] for path in sorted(journal)]
     rows = [d.row for d in finished]
     records, annotation = _write_annotation(dataset, selected, mode, partial)
-    annotation_sha = sha256_file(annotation)
+    annotation_sha = annotation_sha256(annotation)
     counts = _counts(images, rows, records)
     summary = summarize(rows)
     if r.recipe is not None:
@@ -355,7 +365,7 @@ def _publish(
     else:
         manifest = _manifest(
             r.params, r.source, r.out, r.oil, r.library, dataset, r.source_sha, annotation,
-            annotation_sha, counts, [d.line for d in finished], summary,
+            annotation_sha, counts, [d.line for d in finished], summary, r.split_file,
         )
         write_manifest(partial / MANIFEST_NAME, manifest)
     _finish(partial, r.out)
@@ -423,10 +433,13 @@ def _manifest(
     counts: dict[str, dict[str, int]],
     image_lines: list[str],
     summary: dict[str, Any],
+    split_file: Path | None = None,
 ) -> dict[str, Any]:
     import cv2
 
     command = ["ogor", "generate", str(source), "--out", str(out)]
+    if split_file is not None:
+        command += ["--split-file", str(split_file)]
     if oil is not None:
         command += ["--oil", str(oil)]
     command += ["--protocol", params["protocol"], "--seed", str(params["seed"])]
@@ -434,6 +447,17 @@ def _manifest(
         command += ["--ratio", repr(params["ratio"])]
     command += ["--mode", params["mode"], "--quality", str(params["quality"])]
     command += ["--feather", repr(params["feather"])]
+    source_record: dict[str, Any] = {
+        "root": str(source.resolve()),
+        "format": dataset.format.name,
+        "annotation": dataset.annotation_path.relative_to(dataset.root).as_posix(),
+        "annotation_sha256": source_sha,
+        "image_dir": dataset.format.image_dir,
+    }
+    if split_file is not None:
+        source_record["split_file"] = {
+            "path": str(split_file.resolve()), "sha256": sha256_file(split_file)
+        }
     return {
         "format": MANIFEST_FORMAT,
         "version": MANIFEST_VERSION,
@@ -462,13 +486,7 @@ def _manifest(
             "default": oil is None,
             "instances": len(library.instances),
         },
-        "source": {
-            "root": str(source.resolve()),
-            "format": dataset.format.name,
-            "annotation": dataset.annotation_path.name,
-            "annotation_sha256": source_sha,
-            "image_dir": dataset.format.image_dir,
-        },
+        "source": source_record,
         "annotation": {"path": annotation.name, "sha256": annotation_sha},
         "counts": counts,
         "images": image_lines,

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from ogor.errors import GenerationError
+from toreid.io import sha256_file
 
 _TASK_FIELDS = ("path", "source_path", "split", "person_id", "occlude")
 
@@ -95,3 +96,21 @@ def _placement(file: Path, seed: int, task: Any, protocol: Any, library: Any,
         raise GenerationError(f"{file}: cannot read image ({exc})") from None
     rng = np.random.default_rng(image_seed(seed, task.split, task.source_path))
     return protocol.place(rng, (height, width), library).to_json()
+
+
+def split_file_for(given: str | Path | None, recipe: dict[str, Any] | None) -> Path | None:
+    """The split file of a split-less source: the one given, else on a rebuild the one the
+    manifest records, when it is still there with the same sha256."""
+    if given is not None:
+        if not Path(given).is_file():
+            raise GenerationError(f"{given}: split file not found (option --split-file)")
+        return Path(given)
+    recorded = (recipe or {}).get("source", {}).get("split_file")
+    if recorded is None or not Path(recorded["path"]).is_file():
+        return None
+    if sha256_file(recorded["path"]) != recorded["sha256"]:
+        raise GenerationError(
+            f"{recorded['path']}: split file differs from the one the manifest records (sha256); "
+            "pass the one it was made with (--split-file)"
+        )
+    return Path(recorded["path"])

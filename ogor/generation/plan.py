@@ -85,12 +85,14 @@ def _output_records(dataset: Dataset, selected: set[str], mode: str) -> list[Rec
 def _write_annotation(
     dataset: Dataset, selected: set[str], mode: str, folder: Path
 ) -> tuple[list[Record], Path]:
-    """The annotation file in the source's format and name. In replace mode the records are the
-    source's own, so the source file is copied byte for byte."""
+    """The annotation in the source's layout and names. In replace mode the records are the
+    source's own, so every annotation file (TextReID has one per split) is copied byte for byte.
+    Returns the records and the annotation path (a file, or TextReID's folder)."""
     records = _output_records(dataset, selected, mode)
-    target = folder / dataset.annotation_path.name
+    target = folder / dataset.annotation_path.relative_to(dataset.root)
     if mode == "replace":
-        atomic_write_bytes(target, dataset.annotation_path.read_bytes())
+        for file in dataset.annotation_files or (dataset.annotation_path,):
+            atomic_write_bytes(folder / file.relative_to(dataset.root), file.read_bytes())
     else:
         dataset.format.write(records, folder, annotation_name=dataset.annotation_path.name)
     return records, target

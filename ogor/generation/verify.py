@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ogor.datasets import read_dataset
+from ogor.datasets import annotation_members, annotation_sha256, read_dataset
 from ogor.errors import GenerationError
 from ogor.generation.manifest import MANIFEST_NAME, check_finished, read_manifest
 from ogor.imageio import encode_image, image_seed, image_size, read_image
@@ -160,13 +160,14 @@ def _check_files(
         the image records whose file's sha256 differs from the manifest's, in manifest order
         (whether their pixels differ is for :func:`_compare_pixels` to say).
     """
-    annotation = root / manifest["annotation"]["path"]
-    if not annotation.is_file():
+    annotation = root / manifest["annotation"]["path"]  # a file, or TextReID's folder
+    if not annotation.exists():
         raise GenerationError(f"{annotation}: annotation file missing")
-    if sha256_file(annotation) != manifest["annotation"]["sha256"]:
+    if annotation_sha256(annotation) != manifest["annotation"]["sha256"]:
         raise GenerationError(f"{annotation}: annotation file differs from the manifest (sha256)")
 
     listed = {MANIFEST_NAME, manifest["annotation"]["path"]}
+    listed |= {f.relative_to(root).as_posix() for f in annotation_members(annotation)}
     changed = []
     for item in manifest["images"]:
         file = image_dir / item["path"]
@@ -232,10 +233,10 @@ def _check_placements(
 
 def _check_source_annotation(source: Path, manifest: dict[str, Any]) -> None:
     """The source annotation file is the one the manifest was made from (sha256)."""
-    annotation = source / manifest["source"]["annotation"]
-    if not annotation.is_file():
+    annotation = source / manifest["source"]["annotation"]  # a file, or TextReID's folder
+    if not annotation.exists():
         raise GenerationError(f"{annotation}: source annotation file missing")
-    if sha256_file(annotation) != manifest["source"]["annotation_sha256"]:
+    if annotation_sha256(annotation) != manifest["source"]["annotation_sha256"]:
         raise GenerationError(f"{annotation}: source annotation differs from the manifest (sha256)")
 
 

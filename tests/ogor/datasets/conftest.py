@@ -18,6 +18,8 @@ from click.testing import CliRunner, Result
 
 from ogor.cli import main
 
+from .layout_copies import synth_roots  # noqa: F401 (a session fixture: tiny synth roots)
+
 
 def _image(path: Path, seed: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)

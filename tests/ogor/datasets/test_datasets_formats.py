@@ -24,9 +24,11 @@ EXPECTED_KEYS = {
 }
 
 
-def test_registry_lists_the_three_formats_and_names_them_in_errors() -> None:
-    assert list_formats() == ["cuhk-pedes", "icfg-pedes", "rstpreid"]
-    with pytest.raises(DatasetError, match="valid: cuhk-pedes, icfg-pedes, rstpreid"):
+def test_registry_lists_every_layout_and_names_them_in_errors() -> None:
+    assert list_formats() == ["cuhk-pedes", "icfg-pedes", "rstpreid", "cuhk-pedes-textreid",
+                              "cuhk-pedes-caption-all"]
+    with pytest.raises(DatasetError, match="valid: cuhk-pedes, icfg-pedes, rstpreid, "
+                       "cuhk-pedes-textreid, cuhk-pedes-caption-all"):
         get_format("market1501")
 
 

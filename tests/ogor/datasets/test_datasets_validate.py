@@ -170,6 +170,6 @@ def test_all_collects_every_bad_image_in_record_order(make_root) -> None:
 
 
 def test_cli_help_has_examples() -> None:
-    for command in ("check", "stats"):
+    for command in ("check", "stats", "convert"):
         result = run_cli(command, "--help")
         assert result.exit_code == 0 and "Example:" in result.output

@@ -12,6 +12,7 @@ import pytest
 
 from ogor.datasets import Record, get_format
 from ogor.library.writer import LibraryWriter
+from tests.ogor.datasets.layout_copies import synth_roots  # noqa: F401 (session fixture)
 
 
 def occluder_rgba(height: int, width: int, color: tuple[int, int, int], opaque: bool = False):
