@@ -144,3 +144,31 @@ def test_identity_loader_with_workers_gives_the_same_balanced_batches(tmp_path) 
     assert runs[0] == runs[1] and len(runs[0]) == len(loaders[0]) > 0
     for pids in runs[0]:
         assert sorted(Counter(pids).values()) == [2, 2]
+
+
+def test_a_run_on_identity_batches_resumes_exactly(tmp_path) -> None:
+    """Batches of epoch e depend on (seed, e) only: stopped after epoch 1 and resumed, a run on
+    identity-balanced batches with same-person captions ends with the same weights."""
+    import torch
+
+    from benchmark.checkpoints import load_checkpoint
+    from benchmark.train import RunSpec, TrainConfig, run_training
+    from tests.benchmark.helpers import make_color_dataset
+
+    root = make_color_dataset(tmp_path / "root", ids=8, views=2,
+                              splits={"train": 4, "val": 0, "test": 4})
+
+    def spec() -> RunSpec:
+        cfg = TrainConfig(epochs=2, batch_size=4, lr=1e-3, lr_new_mult=1.0, device="cpu",
+                          seed=2, sampler="identity", ims_per_id=2,
+                          person_caption="same-person")
+        return RunSpec(model="dpath", dataset="colors", dataset_root=root, train=cfg,
+                       model_options={"backbone": "tiny", "stage1_epochs": 0}, preset="test")
+
+    straight = run_training(spec(), tmp_path / "a", progress=False)
+    assert run_training(spec(), tmp_path / "b", progress=False, stop_after=1) is None
+    resumed = run_training(spec(), tmp_path / "b", progress=False, resume=True)
+    assert resumed["test"] == straight["test"]
+    weights = [load_checkpoint(tmp_path / run / "colors" / "dpath" / "seed2" / "checkpoints"
+                               / "last.pt")["model"] for run in ("a", "b")]
+    assert all(torch.equal(t, weights[1][name]) for name, t in weights[0].items())
