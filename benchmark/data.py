@@ -7,7 +7,9 @@ of the split, positives = gallery images with the query's person id.
 
 Randomness never depends on worker count or order: the sample order of an epoch is drawn from
 (seed, epoch) and each sample's augmentation from (seed, epoch, sample index), so a resumed run
-sees exactly the batches an uninterrupted one would, with any ``--workers``.
+sees exactly the batches an uninterrupted one would, with any ``--workers``. Identity-balanced
+batches and same-person captions (a preset's ``sampler``, ``ims_per_id``, ``person_caption`` and
+``weak_caption``) come from :mod:`benchmark.samplers`, seeded the same way.
 """
 
 from __future__ import annotations
@@ -22,6 +24,13 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from benchmark.parsing import ParsingMaps
+from benchmark.samplers import (
+    PERSON_CAPTIONS,
+    SAMPLERS,
+    IdentityBatchSampler,
+    person_groups,
+    same_person_caption,
+)
 from ogor.datasets import Dataset, Record
 from ogor.errors import DatasetError, ToreidError
 from toreid.io import stable_seed
@@ -175,7 +184,12 @@ class TrainPairs(torch.utils.data.Dataset):
         split: str = "train",
         interpolation: str = "bicubic",
         parsing: ParsingMaps | None = None,
+        person_caption: str = "own",
+        weak_caption: bool = False,
     ) -> None:
+        if person_caption not in PERSON_CAPTIONS:
+            raise ToreidError(f"training option 'person_caption': must be one of "
+                              f"{', '.join(PERSON_CAPTIONS)} (got {person_caption!r})")
         self.dataset = dataset
         self.parsing = parsing
         records = dataset.split(split)
@@ -185,7 +199,15 @@ class TrainPairs(torch.utils.data.Dataset):
         self.samples: list[tuple[Record, str]] = [(r, c) for r in records for c in r.captions]
         self.images = ImageCache(tuple(image_size), interpolation=interpolation)
         self.mean, self.std, self.aug, self.seed = tuple(mean), tuple(std), aug, seed
+        self.person_caption, self.weak_caption = person_caption, weak_caption
+        self.groups = person_groups(self.pids)
+        self._image_of = [r.image_path for r, _ in self.samples]
         self.epoch = 0
+
+    @property
+    def pids(self) -> list[int]:
+        """The train pid of every sample (what :class:`IdentityBatchSampler` groups by)."""
+        return [self.pid_map[r.person_id] for r, _ in self.samples]
 
     @property
     def num_classes(self) -> int:
@@ -198,34 +220,52 @@ class TrainPairs(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
-    def __getitem__(self, index: int) -> tuple:
-        """``(pixels, caption, pid)``, plus the parsing map ``[H, W]`` when the model trains
-        against one: the augmentation is replayed on it with the same random draws, so flips and
-        crops move it with the pixels (padding and random erasing make background)."""
+    def _person_caption(self, index: int, pid: int, other_image: bool) -> str:
+        """A caption of the same person (:func:`benchmark.samplers.same_person_caption`)."""
+        chosen = same_person_caption(index, self.groups, pid, self._image_of,
+                                     other_image=other_image, seed=self.seed, epoch=self.epoch)
+        return self.samples[chosen][1]
+
+    def __getitem__(self, index: int) -> dict:
+        """``{"image", "caption", "pid"}``; plus ``"parsing"``, the parsing map ``[H, W]``, when
+        the model trains against one (the augmentation is replayed on it with the same random
+        draws, so flips and crops move it with the pixels; padding and random erasing make
+        background), and ``"weak_caption"`` (a caption of another image of the same person) with
+        ``weak_caption``. With ``person_caption="same-person"`` the caption is a random one of the
+        person's (Dual-Path), not necessarily the image's own."""
         record, caption = self.samples[index]
         pixels = to_tensor(self.images.get(self.dataset.image_file(record)), self.mean, self.std)
         rng = np.random.default_rng(stable_seed(self.seed, f"aug/{self.epoch}/{index}"))
         pid = self.pid_map[record.person_id]
+        if self.person_caption == "same-person":
+            caption = self._person_caption(index, pid, other_image=False)
+        sample: dict = {"caption": caption, "pid": pid}
+        if self.weak_caption:
+            sample["weak_caption"] = self._person_caption(index, pid, other_image=True)
         if self.parsing is None:
-            return augment(pixels, self.aug, rng, self.mean, self.std), caption, pid
+            sample["image"] = augment(pixels, self.aug, rng, self.mean, self.std)
+            return sample
         # the same draws again move the parsing map exactly as the pixels (labels + 1, so that
         # padding (0) and the erasing fill (< 0.5) both come out as background)
         replay = np.random.default_rng(stable_seed(self.seed, f"aug/{self.epoch}/{index}"))
-        pixels = augment(pixels, self.aug, rng, self.mean, self.std)
+        sample["image"] = augment(pixels, self.aug, rng, self.mean, self.std)
         labels = (self.parsing.get(record.image_path) + 1).float().expand(3, -1, -1)
         moved = augment(labels.clone(), self.aug, replay)
-        return pixels, caption, pid, (moved[0].round().long() - 1).clamp_min(0)
+        sample["parsing"] = (moved[0].round().long() - 1).clamp_min(0)
+        return sample
 
 
-def collate_pairs(batch: list[tuple]) -> dict:
+def collate_pairs(batch: list[dict]) -> dict:
     """Stack a list of :class:`TrainPairs` samples; captions stay strings."""
     out = {
-        "images": torch.stack([b[0] for b in batch]),
-        "captions": [b[1] for b in batch],
-        "pids": torch.tensor([b[2] for b in batch], dtype=torch.long),
+        "images": torch.stack([b["image"] for b in batch]),
+        "captions": [b["caption"] for b in batch],
+        "pids": torch.tensor([b["pid"] for b in batch], dtype=torch.long),
     }
-    if batch and len(batch[0]) > 3:
-        out["parsing"] = torch.stack([b[3] for b in batch])
+    if batch and "parsing" in batch[0]:
+        out["parsing"] = torch.stack([b["parsing"] for b in batch])
+    if batch and "weak_caption" in batch[0]:
+        out["weak_captions"] = [b["weak_caption"] for b in batch]
     return out
 
 
@@ -270,13 +310,31 @@ def train_loader(
     workers: int = 0,
     rank: int = 0,
     world: int = 1,
+    sampler: str = "random",
+    ims_per_id: int = 4,
 ) -> torch.utils.data.DataLoader:
-    """The DataLoader of one epoch (made per epoch so that workers see the epoch number)."""
+    """The DataLoader of one epoch (made per epoch so that workers see the epoch number).
+
+    ``sampler="random"``: the shuffled order of :class:`EpochSampler`, ``batch_size`` per
+    process. ``sampler="identity"``: :class:`benchmark.samplers.IdentityBatchSampler`, global
+    batches of ``batch_size * world`` = P persons x ``ims_per_id`` samples, each process taking
+    its slice (``batch_size`` is per process, as ``TrainConfig.batch_size`` is today).
+    """
     pairs.set_epoch(epoch)
-    sampler = EpochSampler(len(pairs), seed=seed, epoch=epoch, rank=rank, world=world)
+    if sampler not in SAMPLERS:
+        raise ToreidError(f"training option 'sampler': must be one of {', '.join(SAMPLERS)} "
+                          f"(got {sampler!r})")
+    if sampler == "identity":
+        batches = IdentityBatchSampler(pairs.pids, batch_size=batch_size * world,
+                                       ims_per_id=ims_per_id, seed=seed, epoch=epoch,
+                                       rank=rank, world=world)
+        return torch.utils.data.DataLoader(
+            pairs, batch_sampler=batches, num_workers=workers, collate_fn=collate_pairs,
+            worker_init_fn=_seed_worker if workers else None, pin_memory=False)
+    order = EpochSampler(len(pairs), seed=seed, epoch=epoch, rank=rank, world=world)
     return torch.utils.data.DataLoader(
-        pairs, batch_size=batch_size, sampler=sampler, num_workers=workers,
-        collate_fn=collate_pairs, drop_last=len(sampler) > batch_size,
+        pairs, batch_size=batch_size, sampler=order, num_workers=workers,
+        collate_fn=collate_pairs, drop_last=len(order) > batch_size,
         worker_init_fn=_seed_worker if workers else None, pin_memory=False,
     )
 

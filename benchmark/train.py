@@ -52,6 +52,7 @@ from benchmark.optim import (  # noqa: F401  (build_optimizer, lr_lambda: public
 )
 from benchmark.parsing import ParsingMaps, resolve_parsing_dir
 from benchmark.protocol import ICFG_SPLITS, apply_icfg_split, selection_record
+from benchmark.samplers import PERSON_CAPTIONS, SAMPLERS
 from ogor.datasets import base_format_name, read_dataset
 from toreid.errors import ToreidError
 from toreid.io import atomic_write_json, read_json, stable_seed
@@ -106,6 +107,13 @@ class TrainConfig:
             MGCC, IRRA, RDE and TBPS-CLIP releases; recorded and marked in every table).
         icfg_split: ``irra`` (all 19,848 ICFG-PEDES test images are test) or ``mgcc-code``
             (the MGCC release: the first 10,000 test entries are test, the rest val).
+        sampler: ``random`` (a shuffled order) or ``identity`` (every batch P persons x
+            ``ims_per_id`` samples, :class:`benchmark.samplers.IdentityBatchSampler`; ViTAA).
+        ims_per_id: K, samples per person in an identity-balanced batch (ViTAA: 4).
+        person_caption: ``own`` (each image with its own caption) or ``same-person`` (with a
+            random caption of its person, drawn per sample and epoch; Dual-Path).
+        weak_caption: also give each sample a caption of another image of its person (the
+            batch's ``weak_tokens``; SSAN's weak positive).
     """
 
     epochs: int = 60
@@ -140,6 +148,10 @@ class TrainConfig:
     schedule_unit: str = "step"
     select_on: str = "val"
     icfg_split: str = "irra"
+    sampler: str = "random"
+    ims_per_id: int = 4
+    person_caption: str = "own"
+    weak_caption: bool = False
 
     def validate(self) -> None:
         """Refuse impossible values with a one-line error naming the option."""
@@ -161,6 +173,12 @@ class TrainConfig:
             (self.select_on in SELECT_ON, "select_on", f"must be one of {', '.join(SELECT_ON)}"),
             (self.icfg_split in ICFG_SPLITS, "icfg_split",
              f"must be one of {', '.join(ICFG_SPLITS)}"),
+            (self.sampler in SAMPLERS, "sampler", f"must be one of {', '.join(SAMPLERS)}"),
+            (self.ims_per_id >= 1, "ims_per_id", "must be >= 1"),
+            (self.sampler != "identity" or self.batch_size % self.ims_per_id == 0, "batch_size",
+             f"must be a multiple of ims_per_id={self.ims_per_id} with the identity sampler"),
+            (self.person_caption in PERSON_CAPTIONS, "person_caption",
+             f"must be one of {', '.join(PERSON_CAPTIONS)}"),
         ]
         for ok, name, message in checks:
             if not ok:
@@ -333,10 +351,12 @@ def run_training(spec: RunSpec, out: Path, *, resume: bool = False,
     model = build_for_run(spec.model, num_classes, options, train_captions).to(device)
     pairs = TrainPairs(dataset, model.image_size, model.image_mean, model.image_std,
                        aug=cfg.augment, seed=cfg.seed, interpolation=model.image_interpolation,
-                       parsing=ParsingMaps(parsing_dir, model.image_size) if parsing_dir else None)
+                       parsing=ParsingMaps(parsing_dir, model.image_size) if parsing_dir else None,
+                       person_caption=cfg.person_caption, weak_caption=cfg.weak_caption)
     optimizer = build_optimizer(model, cfg)
     steps_per_epoch = len(train_loader(pairs, batch_size=cfg.batch_size, epoch=0, seed=cfg.seed,
-                                       rank=world.rank, world=world.size))
+                                       rank=world.rank, world=world.size, sampler=cfg.sampler,
+                                       ims_per_id=cfg.ims_per_id))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg, steps_per_epoch))
     scaler = torch.amp.GradScaler("cuda", enabled=(cfg.amp == "fp16" and device.type == "cuda"))
 
@@ -387,7 +407,7 @@ def run_training(spec: RunSpec, out: Path, *, resume: bool = False,
     for epoch in epochs_bar:
         epoch_started = time.perf_counter()
         torch.manual_seed(stable_seed(cfg.seed, f"torch/{epoch}") % (1 << 63))
-        if hasattr(model, "set_epoch"):  # models whose losses follow a schedule (Dual-Path)
+        if hasattr(model, "set_epoch"):  # 1-based (docs/models.md): Dual-Path, SSAN
             model.set_epoch(epoch)
         losses = _train_epoch(train_model, model, pairs, optimizer, scheduler, scaler, cfg,
                               epoch, device, world, progress)
@@ -486,7 +506,8 @@ def _train_epoch(train_model, model, pairs, optimizer, scheduler, scaler, cfg: T
     """One epoch; returns the mean of each named loss (and the total) over its steps."""
     train_model.train()
     loader = train_loader(pairs, batch_size=cfg.batch_size, epoch=epoch, seed=cfg.seed,
-                          workers=cfg.workers, rank=world.rank, world=world.size)
+                          workers=cfg.workers, rank=world.rank, world=world.size,
+                          sampler=cfg.sampler, ims_per_id=cfg.ims_per_id)
     sums: dict[str, float] = {}
     steps = 0
     for batch in tqdm(loader, desc=f"epoch {epoch}", unit="step", leave=False,
@@ -496,6 +517,8 @@ def _train_epoch(train_model, model, pairs, optimizer, scheduler, scaler, cfg: T
                   "pids": batch["pids"].to(device)}
         if "parsing" in batch:  # models that declare train_inputs = ("parsing",)
             inputs["parsing"] = batch["parsing"].to(device)
+        if "weak_captions" in batch:  # weak_caption: another image's caption (SSAN)
+            inputs["weak_tokens"] = model.tokenize(batch["weak_captions"]).to(device)
         with autocast(device, cfg.amp):
             named = train_model(inputs)
         total = sum(v.float() for v in named.values())

@@ -61,23 +61,26 @@ def semi_hard_triplet_loss(scores: Tensor, pids: Tensor, margins: Tensor,
     return total
 
 
-def compound_ranking_loss(image: Tensor, text: Tensor, weak_text: Tensor, pids: Tensor,
-                          has_weak: Tensor, margin: float = 0.2, beta: float = 0.1,
-                          adaptive: bool = True, min_margin: float = 0.16) -> Tensor:
-    """SSAN's CR loss of one feature level (see the module docstring).
+def compound_ranking_terms(image: Tensor, text: Tensor, weak_text: Tensor, pids: Tensor,
+                           has_weak: Tensor, margin: float = 0.2, beta: float = 0.1,
+                           adaptive: bool = True,
+                           min_margin: float = 0.16) -> tuple[Tensor, Tensor]:
+    """SSAN's CR loss of one feature level as its two terms: ``(strong, beta * weak)`` (see the
+    module docstring), apart so that a run can log the weak term.
 
     Args:
         image, text: ``[B, ...]`` matched features (row ``i`` of each is pair ``i``).
         weak_text: ``[B, ...]`` for each image, another caption of the same person.
-        has_weak: ``[B]`` bool, False where the batch holds no other caption of that person.
-        adaptive: the adaptive weak margin (SSAN: from epoch 5 on); False: ``margin / 2``.
+        has_weak: ``[B]`` bool, False where there is no other caption of that person.
+        adaptive: the adaptive weak margin (SSAN: after its first 5 epochs); False:
+            ``margin / 2``.
     """
     strong = cosine_scores(image, text)
-    weak = cosine_scores(image, weak_text)
     margins = torch.full_like(pids, float(margin), dtype=strong.dtype)
     loss = semi_hard_triplet_loss(strong, pids, margins)
     if not bool(has_weak.any()) or beta == 0:
-        return loss
+        return loss, loss.new_zeros(())
+    weak = cosine_scores(image, weak_text)
     with torch.no_grad():
         if adaptive:
             ratio = weak.diagonal().abs() / strong.diagonal().abs().clamp_min(1e-12)
@@ -85,4 +88,13 @@ def compound_ranking_loss(image: Tensor, text: Tensor, weak_text: Tensor, pids: 
             use = has_weak & (weak_margins >= min_margin)
         else:
             weak_margins, use = margins / 2, has_weak
-    return loss + beta * semi_hard_triplet_loss(weak, pids, weak_margins, use)
+    return loss, beta * semi_hard_triplet_loss(weak, pids, weak_margins, use)
+
+
+def compound_ranking_loss(image: Tensor, text: Tensor, weak_text: Tensor, pids: Tensor,
+                          has_weak: Tensor, margin: float = 0.2, beta: float = 0.1,
+                          adaptive: bool = True, min_margin: float = 0.16) -> Tensor:
+    """SSAN's CR loss of one feature level: the sum of :func:`compound_ranking_terms`."""
+    strong, weak = compound_ranking_terms(image, text, weak_text, pids, has_weak, margin, beta,
+                                          adaptive, min_margin)
+    return strong + weak

@@ -20,10 +20,22 @@ layers project image and text):
 Training loss: the compound ranking loss (:mod:`models.losses.compound_ranking`) and the ID loss
 (one classifier per level and part, shared by the modalities), each as
 ``global + part_weight * (parts + relations)`` with ``part_weight`` 0.5 (SSAN's code). The weak
-positive of the CR loss is another caption of the same person from the batch (SSAN's loader draws
-one from the dataset; our batches are ``{images, tokens, pids}``, so anchors without a second
-caption of their person in the batch use the strong term only). ``set_epoch`` switches on the
-adaptive weak margin after ``adaptive_margin_epoch`` epochs (5).
+positive of the CR loss is, for each sample, a caption of *another image* of the same person,
+drawn per sample (SSAN's ``same_id_index``): the batch's ``weak_tokens``, which ``bench run``
+provides with the training option ``weak_caption`` (:mod:`benchmark.samplers`; SSAN's presets set
+it). A sample whose person has one image gets its own caption back; it has no weak positive and
+takes the strong term only (SSAN's release drops those persons from training). Without
+``weak_tokens`` (a custom loop) the weak positive is another sample of the same person in the
+batch, where there is one: in random batches of 64 from CUHK-PEDES that is about 0.5% of the
+anchors, so the weak term is then almost always zero. The two terms are logged apart:
+``ranking`` (strong) and ``ranking_weak`` (beta times the weak term). ``set_epoch`` (the
+trainer's 1-based epoch) switches on the adaptive weak margin after ``adaptive_margin_epoch``
+epochs (5): SSAN's ``epoch >= epoch_begin`` counts from 0, so its first 5 epochs use
+``margin / 2``.
+
+Text: SSAN's Bi-LSTM has no biases (``nn.LSTM(..., bias=False)``; ``lstm_bias``), and its
+preprocessing deletes the words seen fewer than twice in training from the captions instead of
+mapping them to an unknown word (``min_word_count`` 2; :meth:`SSAN.tokenize`).
 
 Retrieval: ``cos(global) + cos(parts) + cos(relations)``, parts and relations each compared as
 one concatenated vector (SSAN's evaluation, "similarity_all").
@@ -47,9 +59,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from models.encoders.parts import stripe_pool
+from models.encoders.vocabulary import PAD_ID, UNKNOWN_ID
 from models.errors import ModelError
 from models.features import ImageFeatures, TextFeatures
-from models.losses import compound_ranking_loss, identity_loss
+from models.losses import identity_loss
+from models.losses.compound_ranking import compound_ranking_terms
 from models.methods.two_tower import TwoTowerConfig, TwoTowerModel
 
 NEGATIVE_SLOPE = 0.25  # SSAN's LeakyReLU
@@ -67,6 +81,8 @@ class SSANConfig(TwoTowerConfig):
         min_weak_margin: anchors whose adaptive weak margin is lower are dropped (0.16).
         part_weight: weight of the part and relation levels against the global one (0.5).
         id_weight: weight of the ID loss (1; 0 disables it).
+        lstm_bias: the Bi-LSTM's biases (SSAN: none).
+        min_word_count: words seen fewer times in training are deleted from captions (SSAN: 2).
     """
 
     family: str = "ssan"
@@ -82,6 +98,8 @@ class SSANConfig(TwoTowerConfig):
     min_weak_margin: float = 0.16
     part_weight: float = 0.5
     id_weight: float = 1.0
+    lstm_bias: bool = False
+    min_word_count: int = 2
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -156,6 +174,13 @@ def _masked_max(values: Tensor, mask: Tensor) -> Tensor:
     return torch.where(torch.isinf(masked), torch.zeros_like(masked), masked)
 
 
+def _same_rows(a: Tensor, b: Tensor) -> Tensor:
+    """``[B]`` whether token rows are equal, padding to a common width first."""
+    width = max(a.shape[1], b.shape[1])
+    a = F.pad(a, (0, width - a.shape[1]), value=PAD_ID)
+    return (a == F.pad(b, (0, width - b.shape[1]), value=PAD_ID)).all(dim=1)
+
+
 def weak_partners(pids: Tensor) -> tuple[Tensor, Tensor]:
     """For each sample, a random other sample of the same person (``index``), and whether the
     batch has one (``found``); samples without one point at themselves."""
@@ -168,7 +193,8 @@ def weak_partners(pids: Tensor) -> tuple[Tensor, Tensor]:
 
 
 class SSAN(TwoTowerModel):
-    """SSAN; ``forward`` returns {"ranking", "id"} ("id" only with ``num_classes``)."""
+    """SSAN; ``forward`` returns {"ranking", "ranking_weak", "id"} ("id" only with
+    ``num_classes``)."""
 
     config: SSANConfig
 
@@ -182,6 +208,11 @@ class SSAN(TwoTowerModel):
                 f"ssan shares its projections between the modalities: the Bi-LSTM's width "
                 f"2 * hidden_dim = {self.text_encoder.feature_dim} must equal the image "
                 f"encoder's {width} (set hidden_dim={width // 2})")
+        if not config.lstm_bias:  # SSAN's nn.LSTM(..., bias=False), same shape otherwise
+            lstm = self.text_encoder.lstm
+            self.text_encoder.lstm = nn.LSTM(lstm.input_size, lstm.hidden_size,
+                                             num_layers=lstm.num_layers, batch_first=True,
+                                             bidirectional=True, bias=False)
         dim, parts = int(config.embed_dim), int(config.num_parts)
         self.global_projection = nn.Linear(width, dim, bias=False)
         nn.init.kaiming_normal_(self.global_projection.weight, mode="fan_out",
@@ -200,8 +231,19 @@ class SSAN(TwoTowerModel):
                                         std=0.001)})
 
     def set_epoch(self, epoch: int) -> None:
-        """The trainer's epoch hook (0-based): the adaptive weak margin starts after a while."""
+        """The trainer's epoch hook, 1-based (docs/models.md): the adaptive weak margin starts
+        once ``adaptive_margin_epoch`` epochs are done."""
         self.epoch = int(epoch)
+
+    def tokenize(self, texts: list[str]) -> Tensor:
+        """Word ids with the unknown words deleted (SSAN's preprocessing filters them out of the
+        caption), the remaining words moved up and padded."""
+        ids = super().tokenize(texts)
+        known = ids != UNKNOWN_ID
+        order = torch.sort((~known).to(torch.uint8), dim=1, stable=True).indices
+        kept = ids.gather(1, order).masked_fill(~known.gather(1, order), PAD_ID)
+        width = max(1, int(known.sum(dim=1).max())) if len(texts) else ids.shape[1]
+        return kept[:, :width]
 
     # ------------------------------------------------------------------ the three levels
     def _levels(self, pooled: Tensor, parts: Tensor) -> dict[str, Tensor]:
@@ -254,13 +296,20 @@ class SSAN(TwoTowerModel):
         config, pids = self.config, batch["pids"]
         image = self.image_levels(batch["images"])
         text = self.text_levels(batch["tokens"])
-        partner, found = weak_partners(pids)
-        adaptive = self.epoch >= config.adaptive_margin_epoch
-        ranking = {level: compound_ranking_loss(
-            image[level], text[level], text[level][partner], pids, found, config.margin,
-            config.beta, adaptive, config.min_weak_margin) for level in image}
-        losses = {"ranking": ranking["global"] + config.part_weight * (
-            ranking["parts"] + ranking["relations"])}
+        weak_tokens = batch.get("weak_tokens")
+        if weak_tokens is not None:  # per-sample weak captions (weak_caption)
+            weak = self.text_levels(weak_tokens)
+            found = ~_same_rows(weak_tokens, batch["tokens"])
+        else:  # another sample of the same person in the batch, where there is one
+            partner, found = weak_partners(pids)
+            weak = {level: value[partner] for level, value in text.items()}
+        adaptive = self.epoch > config.adaptive_margin_epoch
+        terms = {level: compound_ranking_terms(
+            image[level], text[level], weak[level], pids, found, config.margin, config.beta,
+            adaptive, config.min_weak_margin) for level in image}
+        losses = {name: terms["global"][k] + config.part_weight * (
+            terms["parts"][k] + terms["relations"][k])
+            for k, name in enumerate(("ranking", "ranking_weak"))}
         if self.classifiers is not None:
             ident = {}
             for level, classifier in self.classifiers.items():

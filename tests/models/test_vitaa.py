@@ -90,3 +90,22 @@ def test_mask_loss_only_with_parsing_maps(vitaa):
 def test_vitaa_needs_resnet_and_bilstm():
     with pytest.raises(ModelError, match="ResNet image encoder and a Bi-LSTM"):
         build_model("vitaa", **{**tiny_options("vitaa"), "text_encoder": "bert"})
+
+
+def test_evaluation_ranks_by_the_global_cosine_as_the_release(vitaa):
+    """ViTAA's released evaluation ranks by the global cosine only (its re-ranking with the
+    attribute cosines is never called); local_weight > 0 is the variant that adds them."""
+    vitaa.eval()
+    with torch.no_grad():
+        text = vitaa.encode_texts(vitaa.tokenize(CAPTIONS))
+        image = vitaa.encode_images(torch.randn(3, 3, *vitaa.image_size))
+        scores = vitaa.similarity(text, image)
+        cosine = (torch.nn.functional.normalize(text.pooled, dim=-1)
+                  @ torch.nn.functional.normalize(image.pooled, dim=-1).t())
+        assert text.mask.any()  # the captions name attributes: there is a local term to leave out
+        assert torch.allclose(scores, cosine, atol=1e-6)
+        vitaa.config.local_weight = 0.2
+        try:
+            assert not torch.allclose(vitaa.similarity(text, image), cosine, atol=1e-4)
+        finally:
+            vitaa.config.local_weight = 0.0
