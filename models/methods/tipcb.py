@@ -152,10 +152,8 @@ class TIPCB(TwoTowerModel):
         super().__init__(config)
         del self.image_projection, self.text_projection  # TIPCB compares the raw levels
         net = self.image_encoder.net
-        if config.last_stride_one:  # the first block of stage 4: conv and shortcut strides
-            for module in net.layer4[0].modules():
-                if isinstance(module, nn.Conv2d) and module.stride == (2, 2):
-                    module.stride = (1, 1)
+        if config.last_stride_one:
+            self.image_encoder.set_last_stride_one()
         if config.freeze_bert:
             self.text_encoder.requires_grad_(False)
         self.text_cnn = PartBranchTextCNN(

@@ -149,8 +149,11 @@ def _bilstm(config: TwoTowerConfig) -> nn.Module:
 
 
 def _clip_image(config: TwoTowerConfig) -> nn.Module:
+    # a config with MGCC's feature_space (Baseline2) may keep the vision width, as MGCC does
+    project = getattr(config, "feature_space", "joint") == "joint"
     return CLIPImageEncoder(config.backbone, pretrained=config.pretrained,
-                            image_size=config.image_size, quick_gelu=config.quick_gelu)
+                            image_size=config.image_size, quick_gelu=config.quick_gelu,
+                            project=project)
 
 
 def _bert(config: TwoTowerConfig) -> nn.Module:
