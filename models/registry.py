@@ -105,7 +105,7 @@ FAMILIES: dict[str, Family] = {
     "tbps-clip": Family(TBPSCLIPConfig, TBPSCLIP, {"backbone": "tiny", "simclr_hidden": 32}),
     "clip-zeroshot": Family(ZeroShotCLIPConfig, ZeroShotCLIP, {"backbone": "tiny"}),
     "vitaa": Family(ViTAAConfig, ViTAA, {"backbone": "tiny", **TINY_TWO_TOWER, "part_dim": 16}),
-    "nafs": Family(NAFSConfig, NAFS, {"backbone": "tiny", **TINY_TWO_TOWER}),
+    "nafs": Family(NAFSConfig, NAFS, {"backbone": "tiny", **TINY_TWO_TOWER, "embed_dim": 64}),
     "tbps": Family(TBPSConfig, TBPS, {"backbone": "tiny", **TINY_TWO_TOWER, "queue_size": 16}),
     "saf": Family(SAFConfig, SAF, {"backbone": "tiny", **TINY_TWO_TOWER, "num_parts": 3,
                                    "num_heads": 2}),
@@ -159,7 +159,7 @@ def _entries() -> dict[str, ModelEntry]:
     entries["baseline2"] = ModelEntry(
         "baseline", "Baseline2 (M): MGCC's multi-granularity model on CLIP image + BERT text",
         {"image_encoder": "clip", "backbone": "ViT-B-32-224", "text_encoder": "bert",
-         "bert": "bert-base-uncased", "bert_max_length": 27, "embed_dim": 768})
+         "bert": "bert-base-uncased", "bert_max_length": 100, "embed_dim": 768})
     entries["dpath"] = ModelEntry("dpath", "Dual-Path: ResNet-50 + residual text CNN, instance "
                                   "loss (stage I) then + ranking loss (stage II)")
     entries["ssan"] = ModelEntry("ssan", "SSAN (S): RN50 + Bi-LSTM, stripe / word-attention parts "

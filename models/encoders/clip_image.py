@@ -4,7 +4,9 @@ The weights come through :class:`models.encoders.clip.Backbone`, the one open_cl
 (tags online, local files offline, strict keys, position embeddings resized to the image size),
 which needs the whole CLIP; the text tower and CLIP's temperature are then removed, so that they
 neither cost memory nor appear as parameters that never receive a gradient. Features are the
-Backbone's own: projected CLS, projected patch tokens (all valid), CLS attention over patches.
+Backbone's own: CLS and patch tokens (all valid), CLS attention over patches; projected into
+CLIP's joint space, or (``project=False``) in the vision width after ``ln_post``, as the MGCC
+release's BERT model uses them (768-d for ViT-B), with the then unused projection removed.
 """
 
 from __future__ import annotations
@@ -21,15 +23,16 @@ _TEXT_TOWER = ("transformer", "token_embedding", "positional_embedding", "ln_fin
 
 
 class CLIPImageEncoder(nn.Module):
-    """CLIP image features: projected CLS, projected patches, CLS attention (``feature_dim``).
+    """CLIP image features: CLS, patches, CLS attention (``feature_dim`` wide).
 
     Args:
         name, pretrained, image_size, quick_gelu: as for :class:`Backbone`.
+        project: through CLIP's visual projection (joint space) or not (vision width).
     """
 
     def __init__(self, name: str = "ViT-B-16", pretrained: str | None = None,
                  image_size: tuple[int, int] | None = None,
-                 quick_gelu: bool | None = None) -> None:
+                 quick_gelu: bool | None = None, project: bool = True) -> None:
         super().__init__()
         backbone = Backbone(name, pretrained=pretrained, image_size=image_size,
                             quick_gelu=quick_gelu)
@@ -42,7 +45,12 @@ class CLIPImageEncoder(nn.Module):
         self.image_mean = backbone.image_mean
         self.image_std = backbone.image_std
         self.quick_gelu = backbone.quick_gelu
-        self.feature_dim = backbone.embed_dim
+        self.project = bool(project)
+        if self.project:
+            self.feature_dim = backbone.embed_dim
+        else:
+            self.feature_dim = backbone.vision_width
+            backbone.clip.visual.proj = None  # would never receive a gradient
 
     def forward(self, pixels: Tensor) -> ImageFeatures:
-        return self.backbone.encode_images(pixels)
+        return self.backbone.encode_images(pixels, project=self.project)

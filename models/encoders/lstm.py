@@ -75,7 +75,9 @@ class BiLSTMEncoder(nn.Module):
         word_dim: embedding width (CMPM's code: 512; GloVe files: 300).
         hidden_dim: LSTM units per direction (CMPM's code: 512).
         num_layers: stacked LSTM layers.
-        dropout: dropout on the embeddings (CMPM's code drops LSTM inputs at 0.7).
+        dropout: dropout on the LSTM's inputs (the word embeddings).
+        output_dropout: dropout on the LSTM's outputs, before pooling (CMPM's code wraps its
+            cells in a ``DropoutWrapper`` keeping 0.7 of both inputs and outputs).
         pooling: ``"max"`` or ``"last"`` (see the module docstring).
         max_words: cut captions after this many words (CMPM's code: 100).
         word_vectors: optional GloVe/word2vec text file to initialise the embeddings.
@@ -86,7 +88,8 @@ class BiLSTMEncoder(nn.Module):
 
     def __init__(self, vocabulary: Vocabulary, word_dim: int = 512, hidden_dim: int = 512,
                  num_layers: int = 1, dropout: float = 0.0, pooling: str = "max",
-                 max_words: int | None = 100, word_vectors: str | None = None) -> None:
+                 max_words: int | None = 100, word_vectors: str | None = None,
+                 output_dropout: float = 0.0) -> None:
         super().__init__()
         if pooling not in POOLINGS:
             raise ModelError(f"unknown text pooling '{pooling}'; valid: {', '.join(POOLINGS)}")
@@ -94,14 +97,16 @@ class BiLSTMEncoder(nn.Module):
                             ("num_layers", num_layers)):
             if int(value) < 1:
                 raise ModelError(f"{name} must be positive, got {value}")
-        if not 0.0 <= float(dropout) < 1.0:
-            raise ModelError(f"dropout must be in [0, 1), got {dropout}")
+        for name, value in (("dropout", dropout), ("output_dropout", output_dropout)):
+            if not 0.0 <= float(value) < 1.0:
+                raise ModelError(f"{name} must be in [0, 1), got {value}")
         self.vocabulary = vocabulary
         self.pooling = pooling
         self.max_words = max_words
         self.feature_dim = 2 * int(hidden_dim)
         self.embedding = nn.Embedding(len(vocabulary), int(word_dim), padding_idx=PAD_ID)
         self.dropout = nn.Dropout(float(dropout))
+        self.output_dropout = nn.Dropout(float(output_dropout))
         self.lstm = nn.LSTM(int(word_dim), int(hidden_dim), num_layers=int(num_layers),
                             batch_first=True, bidirectional=True)
         if word_vectors is not None:
@@ -125,6 +130,7 @@ class BiLSTMEncoder(nn.Module):
                                       enforce_sorted=False)
         output, (h_n, _) = self.lstm(packed)
         states, _ = pad_packed_sequence(output, batch_first=True, total_length=tokens.shape[1])
+        states = self.output_dropout(states)
         first = torch.arange(tokens.shape[1], device=tokens.device) == 0
         valid = mask | ((lengths == 0).unsqueeze(1) & first.unsqueeze(0))
         if self.pooling == "max":

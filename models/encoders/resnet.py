@@ -164,12 +164,22 @@ class ResNetEncoder(nn.Module):
         self.feature_dim = int(net.fc.in_features)
         net.fc = nn.Identity()  # type: ignore[assignment]  # the classifier is not ours
         self.net = net
+        self._last_stride = 2
         if pretrained is not None:
             self._load(pretrained)
 
     @property
     def stride(self) -> int:
-        return 16 if self.arch == "tiny" else 32
+        return (8 if self.arch == "tiny" else 16) * self._last_stride
+
+    def set_last_stride_one(self) -> None:
+        """Stage 4 at stride 1 (its first block's conv and shortcut): a map twice as high and
+        wide, as the re-id codes of TIPCB and NAFS do (24x8 instead of 12x4 at 384x128).
+        Modules copied from stage 4 afterwards keep the stride 1."""
+        for module in self.net.layer4[0].modules():
+            if isinstance(module, nn.Conv2d) and module.stride == (2, 2):
+                module.stride = (1, 1)
+        self._last_stride = 1
 
     def _load(self, pretrained: str) -> None:
         if _looks_like_path(pretrained):

@@ -27,6 +27,13 @@ paper's equations (:mod:`models.methods.mgcc`) in its architecture:
 * Images normalised with mean = std = 0.5 per channel (the release's ``Normalize``), resized
   bicubic to 224x224.
 * InfoNCE averaged over the two directions (``loss_reduction="mean"``).
+* Captions cleaned as the release's test script does (``src/test.py``, ``pre_caption``):
+  lowercased, ``, . ' ! ? " ( ) * # : ; ~`` replaced by spaces, ``-`` and ``/`` too,
+  ``<person>`` read as ``person``, runs of spaces collapsed (:func:`release_caption`), and HTML
+  entities left as they are: the release's Hugging Face ``CLIPTokenizer`` (no ftfy in its
+  requirements) splits ``&amp`` into ``&`` and ``amp``, where open_clip's tokenizer would
+  unescape it to ``&``. We clean in training too (the release trains on raw captions): one
+  tokenizer for both, so the model never meets at test a spelling it was not trained on.
 
 Not reproduced (training-loop matters, see docs/fidelity.md): the release's step schedule
 (x0.1 at epochs 20 and 40), its logit scale at the new-module learning rate, and its model
@@ -35,6 +42,7 @@ selection on test (available as ``bench run --select-on test``).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import torch
@@ -48,6 +56,7 @@ from models.losses import info_nce
 from models.methods.mgcc import MGCC, MGCCConfig
 from models.precision import full_precision
 
+RELEASE_PUNCTUATION = re.compile(r"""[,.'!?"()*#:;~]""")
 RELEASE_IMAGE_MEAN = (0.5, 0.5, 0.5)
 RELEASE_IMAGE_STD = (0.5, 0.5, 0.5)
 
@@ -71,6 +80,15 @@ class MGCCReleaseConfig(MGCCConfig):
                              "cap (feature_space 'vision', word_cap 'attention')")
         if self.max_words is None:
             raise ModelError("mgcc-release needs max_words (the release: 25)")
+
+
+def release_caption(caption: str) -> str:
+    """A caption as the release's ``pre_caption`` leaves it, entities kept as text: ``&`` gets
+    a space after it so that open_clip's HTML unescaping cannot turn ``&amp`` back into ``&``
+    (its BPE then yields ``&`` and ``amp``, the release tokenizer's two tokens)."""
+    text = RELEASE_PUNCTUATION.sub(" ", caption.lower())
+    text = text.replace("-", " ").replace("/", " ").replace("<person>", "person")
+    return " ".join(text.replace("&", "& ").split())
 
 
 def release_count(rho: float, total: int) -> int:
@@ -106,6 +124,10 @@ class MGCCRelease(MGCC):
         self.word_weight2 = eye(m, "spw" in comps)
 
     # ------------------------------------------------------------------------------ encoders
+    def tokenize(self, texts: list[str]) -> Tensor:
+        """CLIP tokens of the captions cleaned as the release's test script cleans them."""
+        return super().tokenize([release_caption(t) for t in texts])
+
     def encode_images(self, pixels: Tensor) -> ImageFeatures:
         """CLS (after ``ln_post``) + the ``n`` most attended patches (before ``ln_post``)."""
         features = self.backbone.encode_images(pixels, project=False, patch_norm=False)

@@ -12,14 +12,17 @@ read to learn); where we differ, the docstrings say so.
   shallower forks, hence the staircase. During training each branch's input stripes are
   shuffled in height and put back after the branch (code: ``height_shuffle``), so a stripe's
   feature cannot lean on its neighbours. The branches start as copies of the (pretrained)
-  trunk stages, as the code loads the ImageNet weights into them. Stage 4 keeps torchvision's
-  stride 2 (the code sets it to 1: a 24x8 map instead of 12x4 at 384x128).
+  trunk stages, as the code loads the ImageNet weights into them. Stage 4 and its copies run
+  at stride 1 (code: ``layer4`` and both branches' stage 4 built with ``stride=1``): a 24x8
+  map instead of 12x4 at 384x128.
 * **Locality-constrained text features.** BERT over the whole caption gives the global
   ``[CLS]`` and the word-piece states; each sub-sentence (the caption cut at ``, . ; ! ?``) is
   encoded again *on its own* by the same BERT and gives its ``[CLS]`` (code: ``sep_tokens``), so
-  a local phrase's feature depends only on its own words. Text local features are
-  ``[global; sub-sentences; word pieces]``, each mapped to a key and a value (linear +
-  LayerNorm).
+  a local phrase's feature depends only on its own words. The first ``max_sub_sentences``
+  pieces are kept (code: ``n_sep = 2`` in ``train.py`` and ``test.py``). Text local features
+  are ``[global; sub-sentences; word pieces]``, each mapped to a key and a value (linear +
+  LayerNorm), where the global slot is the caption's *joint* feature (``[CLS]`` projected and
+  batch-normalised, code: ``global_text_feat``), not the raw ``[CLS]``.
 * **Contextual non-local attention.** Image local features ``[global; stripes]`` get a query and
   a value (one linear each, per part). For an (image, text) pair, each image part attends over
   all text features at every scale: ``a = softmax_t(lambda * l2norm_r(LeakyReLU(cos(k_t,
@@ -28,14 +31,17 @@ read to learn); where we differ, the docstrings say so.
 * **Similarity** = cosine of the global features + the local similarity (code:
   ``sim_cosine_global + sim_cosine``).
 * **Losses** (code: ``--CMPM --CMPC --CONT``): CMPM + CMPC on the global features and the
-  contrastive matching loss on the local similarity (CMPM's KL on ``lambda * S_local``, weight
-  ``lambda_cont``).
+  contrastive matching loss on the local similarity: CMPM's KL on ``lambda * S_local``, weight
+  ``lambda_cont``, image-to-text only (each image's softmax over the batch's captions; the
+  code's text-to-image term is commented out in ``Loss.contrastive_loss``).
 * **Re-ranking by visual neighbours** (evaluation option ``rerank_k``, code ``--reranking``
   with K = 5): :func:`visual_neighbour_rerank`; 0 turns it off. It is part of the model config,
   so a run's ``config.json`` records whether its numbers were re-ranked. It re-ranks text
   queries over the images of each similarity call (the evaluator passes the whole gallery);
   image-to-text scores (``--i2t``) are those re-ranked scores transposed, as NAFS re-ranks
-  text-to-image retrieval only.
+  text-to-image retrieval only. The code's ``topk()`` intersects a row's top-K *text* indices
+  with each image's top-K *image* indices (``sim`` is images x texts there); ours intersects
+  image indices with image indices, the comparison the method describes.
 """
 
 from __future__ import annotations
@@ -63,7 +69,8 @@ class NAFSConfig(TwoTowerConfig):
     Attributes:
         parts_fine, parts_coarse: stripes of the branches forking after stage 2 and 3 (code
             ``part2`` 3, ``part3`` 2).
-        max_sub_sentences: sub-sentences kept per caption (the rest are dropped).
+        max_sub_sentences: sub-sentences kept per caption, the first ones (code ``n_sep``
+            2); the rest are dropped.
         lambda_softmax: the attention's inverse temperature and the contrastive loss's scale
             (code: 20).
         lambda_cont: weight of the local contrastive loss (train.sh: 0.1).
@@ -76,7 +83,7 @@ class NAFSConfig(TwoTowerConfig):
     embed_dim: int = 768
     parts_fine: int = 3
     parts_coarse: int = 2
-    max_sub_sentences: int = 6
+    max_sub_sentences: int = 2
     lambda_softmax: float = 20.0
     lambda_cont: float = 0.1
     cmpm_weight: float = 1.0
@@ -156,6 +163,22 @@ def visual_neighbour_rerank(scores: Tensor, image_similarity: Tensor, k: int) ->
     return scores + shared / (2 * k - shared)
 
 
+def local_contrastive_loss(similarity: Tensor, pids: Tensor, scale: float,
+                           epsilon: float = 1e-8) -> Tensor:
+    """NAFS's contrastive matching loss on the local similarity ``[images, texts]``: the mean
+    over images of ``KL(softmax_t(scale * S) || q)``, ``q`` the same-person distribution.
+
+    Image-to-text only: the code's text-to-image term is commented out
+    (``utils/metric.py``, ``Loss.contrastive_loss``), so a caption may rank the batch's images
+    wrongly at no cost as long as each image ranks the captions right.
+    """
+    same = (pids[:, None] == pids[None, :]).float()
+    target = same / same.sum(dim=1, keepdim=True)
+    scaled = similarity.float() * scale
+    kl = scaled.softmax(1) * (scaled.log_softmax(1) - torch.log(target + epsilon))
+    return kl.sum(1).mean()
+
+
 class NAFS(TwoTowerModel):
     """NAFS (module docstring); ``forward`` returns {"cmpm", "cmpc", "local"}."""
 
@@ -165,6 +188,7 @@ class NAFS(TwoTowerModel):
         super().__init__(config)
         encoder = self.image_encoder
         assert isinstance(encoder, ResNetEncoder)
+        encoder.set_last_stride_one()  # before the copies: the branches' stage 4 too
         net, dim = encoder.net, int(config.embed_dim)
         # staircase: copies of the trunk's later stages, forking after stage 2 and after stage 3
         self.fine_branch = nn.Sequential(copy.deepcopy(net.layer3), copy.deepcopy(net.layer4))
@@ -178,7 +202,10 @@ class NAFS(TwoTowerModel):
             bn.bias.requires_grad_(False)
         self.part_query = nn.ModuleList(nn.Linear(dim, dim) for _ in range(parts + 1))
         self.part_value = nn.ModuleList(nn.Linear(dim, dim) for _ in range(parts + 1))
-        text_dim = self.text_encoder.feature_dim
+        text_dim = int(self.text_encoder.feature_dim)
+        if text_dim != dim:  # the joint global feature shares the keys' input with BERT's
+            raise ModelError(f"nafs puts the {dim}-d joint text feature beside BERT's "
+                             f"{text_dim}-d states: embed_dim must equal BERT's width")
         self.text_key = nn.Sequential(nn.Linear(text_dim, dim), nn.LayerNorm(dim))
         self.text_value = nn.Sequential(nn.Linear(text_dim, dim), nn.LayerNorm(dim))
         self.cmpc_weight: nn.Parameter | None = None
@@ -253,7 +280,7 @@ class NAFS(TwoTowerModel):
         sub[owner, slot] = local_cls
         sub_mask = torch.zeros(batch, width, dtype=torch.bool, device=tokens.device)
         sub_mask[owner, slot] = True
-        raw_local = torch.cat([raw.pooled[:, None], sub, raw.tokens], dim=1)
+        raw_local = torch.cat([global_feature[:, None], sub, raw.tokens], dim=1)
         mask = torch.cat([torch.ones_like(sub_mask[:, :1]), sub_mask, raw.mask], dim=1)
         keys, values = self.text_key(raw_local), self.text_value(raw_local)
         tokens_out = torch.cat([keys, values], dim=1)
@@ -297,11 +324,6 @@ class NAFS(TwoTowerModel):
             losses["cmpc"] = config.cmpc_weight * cmpc_loss(image.pooled, text.pooled, pids,
                                                            self.cmpc_weight)
         local = self._local(text, image).t()  # [images, texts]
-        same = (pids[:, None] == pids[None, :]).float()
-        target = same / same.sum(dim=1, keepdim=True)
-        scaled = local * config.lambda_softmax
-        kl_i2t = (scaled.softmax(1) * (scaled.log_softmax(1) - torch.log(target + 1e-8))).sum(1)
-        kl_t2i = (scaled.t().softmax(1) * (scaled.t().log_softmax(1)
-                                           - torch.log(target + 1e-8))).sum(1)
-        losses["local"] = config.lambda_cont * (kl_i2t.mean() + kl_t2i.mean())
+        losses["local"] = config.lambda_cont * local_contrastive_loss(
+            local, pids, float(config.lambda_softmax))
         return losses

@@ -55,7 +55,11 @@ class TIPCBConfig(TwoTowerConfig):
         num_parts: image stripes / text branches (6).
         branch_blocks: bottleneck blocks per text branch (3).
         last_stride_one: set the image ResNet's last stride to 1 (TIPCB: yes).
-        freeze_bert: keep BERT fixed (TIPCB's code: ``requires_grad False``, eval mode).
+        freeze_bert: keep BERT's weights fixed (TIPCB's code: ``requires_grad False``).
+        bert_dropout: the frozen BERT's dropout is active in training. The code builds BERT
+            in eval mode, but its loop calls ``network.train()`` at every epoch, which puts
+            BERT back in train mode: its features are noised by dropout while it stays frozen
+            (True, the code's behaviour); False keeps it in eval mode.
         epsilon: CMPM's epsilon.
     """
 
@@ -66,6 +70,7 @@ class TIPCBConfig(TwoTowerConfig):
     branch_blocks: int = 3
     last_stride_one: bool = True
     freeze_bert: bool = True
+    bert_dropout: bool = True
     epsilon: float = 1e-8
 
     def __post_init__(self) -> None:
@@ -152,10 +157,8 @@ class TIPCB(TwoTowerModel):
         super().__init__(config)
         del self.image_projection, self.text_projection  # TIPCB compares the raw levels
         net = self.image_encoder.net
-        if config.last_stride_one:  # the first block of stage 4: conv and shortcut strides
-            for module in net.layer4[0].modules():
-                if isinstance(module, nn.Conv2d) and module.stride == (2, 2):
-                    module.stride = (1, 1)
+        if config.last_stride_one:
+            self.image_encoder.set_last_stride_one()
         if config.freeze_bert:
             self.text_encoder.requires_grad_(False)
         self.text_cnn = PartBranchTextCNN(
@@ -165,7 +168,7 @@ class TIPCB(TwoTowerModel):
 
     def train(self, mode: bool = True) -> TIPCB:
         super().train(mode)
-        if self.config.freeze_bert:  # a frozen BERT also keeps its dropout off
+        if self.config.freeze_bert and not self.config.bert_dropout:
             self.text_encoder.eval()
         return self
 

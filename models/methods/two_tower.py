@@ -69,7 +69,8 @@ class TwoTowerConfig(ModelConfig):
             from the train captions; saved in ``config.json``).
         min_word_count: words seen fewer times in training are "unknown" when the vocabulary is
             fitted.
-        word_dim, hidden_dim, lstm_layers, text_dropout, text_pooling: the Bi-LSTM (see
+        word_dim, hidden_dim, lstm_layers, text_dropout, text_output_dropout, text_pooling:
+            the Bi-LSTM (input and output dropout; see
             :class:`models.encoders.lstm.BiLSTMEncoder`).
         max_words: cut captions after this many words.
         word_vectors: optional GloVe/word2vec text file initialising the word embeddings.
@@ -98,6 +99,7 @@ class TwoTowerConfig(ModelConfig):
     hidden_dim: int = 512
     lstm_layers: int = 1
     text_dropout: float = 0.0
+    text_output_dropout: float = 0.0
     text_pooling: str = "max"
     max_words: int | None = 100
     word_vectors: str | None = None
@@ -145,12 +147,16 @@ def _bilstm(config: TwoTowerConfig) -> nn.Module:
     return BiLSTMEncoder(
         Vocabulary(config.vocabulary), word_dim=config.word_dim, hidden_dim=config.hidden_dim,
         num_layers=config.lstm_layers, dropout=config.text_dropout, pooling=config.text_pooling,
-        max_words=config.max_words, word_vectors=config.word_vectors)
+        max_words=config.max_words, word_vectors=config.word_vectors,
+        output_dropout=config.text_output_dropout)
 
 
 def _clip_image(config: TwoTowerConfig) -> nn.Module:
+    # a config with MGCC's feature_space (Baseline2) may keep the vision width, as MGCC does
+    project = getattr(config, "feature_space", "joint") == "joint"
     return CLIPImageEncoder(config.backbone, pretrained=config.pretrained,
-                            image_size=config.image_size, quick_gelu=config.quick_gelu)
+                            image_size=config.image_size, quick_gelu=config.quick_gelu,
+                            project=project)
 
 
 def _bert(config: TwoTowerConfig) -> nn.Module:

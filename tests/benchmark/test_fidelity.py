@@ -17,9 +17,9 @@ from benchmark.data import ERASE_VALUE, Augment, augment
 from benchmark.leaderboard import build_table, read_csv, render
 from benchmark.protocol import MGCC_CODE_ICFG_TEST, SELECTED_ON_TEST, apply_icfg_split
 from benchmark.results import find_results
-from benchmark.runner import make_train_config
+from benchmark.runner import load_presets, make_train_config
 from benchmark.train import RunSpec, TrainConfig, build_optimizer, lr_lambda, run_training
-from models import build_model
+from models import build_model, list_models
 from ogor.datasets import Dataset, Record, get_format
 from tests.benchmark.helpers import make_color_dataset
 
@@ -187,3 +187,53 @@ def test_mgcc_code_icfg_split_keeps_the_first_10000_test_entries() -> None:
                                                          range(10_000, 10_004)]
     assert split.split("test")[-1].image_path == "test/9999.jpg"
     assert len(split.split("train")) == 3
+
+
+# ------------------------------------------------------------------ every registered row
+FIDELITY = Path(__file__).resolve().parents[2] / "docs" / "fidelity.md"
+SHARED_HEADER = "| setting | paper | official code | ours | reason |"
+#: a source key may name a group of settings that one sentence explains together
+SOURCE_GROUPS = {"augmentation": {"hflip", "pad_crop", "random_erasing"}}
+
+
+def _fidelity_sections() -> list[str]:
+    text = FIDELITY.read_text(encoding="utf-8")
+    return ["## " + part for part in text.split("\n## ")[1:]]
+
+
+def _named(source: dict[str, str]) -> set[str]:
+    names = {part.strip() for key in source for part in key.split(",")}
+    for group, members in SOURCE_GROUPS.items():
+        if group in names:
+            names |= members
+    return names
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_every_registered_model_has_a_fidelity_section_in_the_shared_shape(name: str) -> None:
+    """The section naming ``name`` (in backticks, before its table) has the shared table:
+    setting | paper | official code | ours | reason, five cells in every row."""
+    sections = [s for s in _fidelity_sections()
+                if f"`{name}`" in s.split("\n|", 1)[0]]
+    assert sections, f"docs/fidelity.md has no section naming `{name}`"
+    lines = sections[0].splitlines()
+    table = [line for line in lines if line.startswith("|")]
+    assert table and table[0] == SHARED_HEADER, f"{name}: {table[:1]}"
+    for row in table:
+        cells = row.replace("\\|", "").strip().strip("|").split("|")
+        assert len(cells) == 5, f"{name}: {row}"
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_every_registered_model_has_a_paper_preset_with_a_source_per_value(name: str) -> None:
+    """Every value of the resolved paper preset is named by the source beside it: the model's
+    own entry for what it sets, the preset's shared source for what it inherits."""
+    paper = load_presets()["paper"]
+    entry = paper["per_model"].get(name, {})
+    shared, own = _named(paper["source"]), _named(entry.get("source", {}))
+    for group in ("model", "train"):
+        for key in paper.get(group, {}):
+            if key not in entry.get(group, {}):
+                assert key in shared, f"paper preset: {group}.{key} has no source"
+        for key in entry.get(group, {}):
+            assert key in own, f"paper preset of {name}: {group}.{key} has no source"

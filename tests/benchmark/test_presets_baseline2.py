@@ -12,9 +12,10 @@ def test_paper_preset_is_mgccs_recipe_on_clip_vit_b32_and_bert_base() -> None:
     config = _make_config("baseline", {**MODELS["baseline2"].defaults, **options})
     assert (config.image_encoder, config.backbone, config.pretrained) == (
         "clip", "ViT-B-32-224", "openai")
-    assert (config.text_encoder, config.bert, config.bert_max_length) == (
-        "bert", "bert-base-uncased", 27)
-    assert config.embed_dim == 768
+    # BERT reads the whole caption (the release's 100 pieces); m = 25 caps the fine words only
+    assert (config.text_encoder, config.bert, config.bert_max_length, config.fine_words) == (
+        "bert", "bert-base-uncased", 100, 25)
+    assert config.embed_dim == 768 and config.feature_space == "vision"
     cfg, _ = make_train_config("paper", "baseline2", seed=1, overrides={})
     assert (cfg.optimizer, cfg.lr, cfg.lr_new_mult, cfg.batch_size, cfg.epochs) == (
         "adam", 1e-5, 10.0, 128, 60)

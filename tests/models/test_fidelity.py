@@ -187,3 +187,23 @@ def test_an_mgcc_config_recorded_before_feature_space_rebuilds_in_the_joint_spac
     old = {"family": "mgcc", "name": "mgcc", "backbone": "tiny", "max_words": None}
     model = build_model_from_config(old)
     assert model.config.feature_space == "joint" and model.text_projection is None
+
+
+def test_mgcc_release_cleans_captions_as_its_test_script_and_keeps_entities() -> None:
+    """``pre_caption``: lowercase, punctuation and '-' '/' to spaces; '&amp;' stays text (the
+    release's CLIPTokenizer gives '&' and 'amp'); the paper model keeps CLIP's own cleaning,
+    which unescapes it."""
+    from open_clip.tokenizer import SimpleTokenizer
+
+    from models.methods.mgcc_release import release_caption
+
+    caption = "A man's RED-shirt, &amp; blue/black jeans. <person> walks;  fast!"
+    assert release_caption(caption) == \
+        "a man s red shirt & amp blue black jeans person walks fast"
+    amp = SimpleTokenizer().encoder["amp</w>"]
+    release = build_model("mgcc-release", backbone="tiny")
+    paper = build_model("mgcc", backbone="tiny")
+    tokens = release.tokenize([caption])
+    assert amp in tokens[0].tolist() and amp not in paper.tokenize([caption])[0].tolist()
+    assert torch.equal(tokens, paper.tokenize(["a man s red shirt & amp blue black jeans "
+                                               "person walks fast"]))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from models import build_model, tiny_options
-from models.methods.nafs import stripe_bounds, visual_neighbour_rerank
+from models.methods.nafs import local_contrastive_loss, stripe_bounds, visual_neighbour_rerank
 
 CAPTIONS = ["a man in a red shirt, blue jeans and white shoes. he carries a black bag",
             "a woman with long hair"]
@@ -55,11 +55,43 @@ def test_full_scale_and_sub_sentence_features():
     parts = 1 + config.parts_fine + config.parts_coarse
     assert images.tokens.shape == (2, 2 * parts, config.embed_dim)  # queries, then values
     rows, owner, slot = model.sub_sentences(tokens)
-    assert owner.tolist() == [0, 0, 0, 1] and slot.tolist() == [0, 1, 2, 0]
+    assert config.max_sub_sentences == 2  # the code's n_sep: the third piece is dropped
+    assert owner.tolist() == [0, 0, 1] and slot.tolist() == [0, 1, 0]
     pieces = model.text_encoder._tokenizer.convert_ids_to_tokens(rows[1].tolist())
     assert "blue" in pieces and "red" not in pieces  # the second sub-sentence alone
     half = texts.num_tokens // 2
-    assert texts.mask[0, 1:1 + config.max_sub_sentences].sum() == 3
+    assert texts.mask[0, 1:1 + config.max_sub_sentences].sum() == 2
     assert texts.mask[1, 1:1 + config.max_sub_sentences].sum() == 1
     assert torch.equal(texts.mask[:, :half], texts.mask[:, half:])
     assert stripe_bounds(4, 3) == [(0, 1), (1, 2), (2, 4)]
+
+
+def test_local_loss_is_image_to_text_only():
+    """Each image ranks its own caption first (rows right), but caption 0 cannot tell image 0
+    from image 1 (column 0 nearly flat): a text-to-image term would cost about log 2."""
+    pids = torch.tensor([0, 1])
+    similarity = torch.tensor([[10.0, 0.0], [9.9, 20.0]])  # [images, texts]
+    assert local_contrastive_loss(similarity, pids, scale=1.0) < 1e-3
+    assert local_contrastive_loss(similarity.t(), pids, scale=1.0) > 0.6  # the t2i view
+    swapped = torch.tensor([[0.0, 10.0], [20.0, 9.9]])  # every image prefers the wrong caption
+    assert local_contrastive_loss(swapped, pids, scale=1.0) > 5.0
+
+
+def test_first_text_slot_is_the_joint_global_feature_and_stage4_runs_at_stride_1():
+    torch.manual_seed(0)
+    model = build_model("nafs", **tiny_options("nafs")).eval()
+    tokens = model.tokenize(CAPTIONS)
+    with torch.no_grad():
+        texts = model.encode_texts(tokens)
+        joint = texts.pooled[:, None]
+        half = texts.num_tokens // 2
+        assert torch.allclose(texts.tokens[:, :1], model.text_key(joint), atol=1e-6)
+        assert torch.allclose(texts.tokens[:, half:half + 1], model.text_value(joint), atol=1e-6)
+        raw_cls = model.text_encoder(tokens).pooled[:, None]
+        assert not torch.allclose(texts.tokens[:, :1], model.text_key(raw_cls), atol=1e-3)
+        pixels = torch.randn(1, 3, *model.image_size)
+        net = model.image_encoder.net
+        stage3 = net.layer3(net.layer2(net.layer1(net.maxpool(net.relu(net.bn1(net.conv1(
+            pixels)))))))
+        assert net.layer4(stage3).shape[-2:] == stage3.shape[-2:]
+        assert model.coarse_branch(stage3).shape[-2:] == stage3.shape[-2:]

@@ -45,8 +45,18 @@ def test_text_levels_match_the_image_widths_and_ignore_padding(tall_tipcb) -> No
 def test_bert_is_frozen_and_the_loss_has_the_three_levels() -> None:
     torch.manual_seed(0)
     model = build_model("tipcb", **tiny_options("tipcb")).train()
-    assert not model.text_encoder.training
     assert all(not p.requires_grad for p in model.text_encoder.parameters())
+    # the code's network.train() each epoch: the frozen BERT's dropout is on in training
+    tokens = model.tokenize(CAPTIONS)
+    with torch.no_grad():
+        assert not torch.equal(model.text_encoder(tokens).pooled,
+                               model.text_encoder(tokens).pooled)
+    model.eval()
+    with torch.no_grad():
+        assert torch.equal(model.text_encoder(tokens).pooled, model.text_encoder(tokens).pooled)
+    model.config.bert_dropout = False
+    assert not model.train().text_encoder.training
+    model.config.bert_dropout = True
     batch = {"images": torch.randn(2, 3, *model.image_size),
              "tokens": model.tokenize(CAPTIONS), "pids": torch.tensor([0, 1])}
     losses = model(batch)
