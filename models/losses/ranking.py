@@ -17,6 +17,9 @@ Reduction: the two directions are added and averaged over the anchors of the bat
 Dual-Path's released code sum over the batch, but MatConvNet (Dual-Path's framework) divides
 the gradients by the batch size, so the mean is what it optimises; the mean also keeps the loss
 weight independent of the batch size.
+
+:func:`semi_hard_ranking_loss_from_scores` is LGUR's variant: one randomly drawn semi-hard
+negative per anchor, hinges summed (see its docstring).
 """
 
 from __future__ import annotations
