@@ -235,13 +235,16 @@ class LGUR(TwoTowerModel):
         return torch.stack([head(x[:, i]) for i, head in enumerate(self.part_heads)], dim=1)
 
     def image_dictionary_parts(self, image: Tensor) -> Tensor:
+        """The dictionary branch's image parts ``[B, P, part_dim]`` (gated rebuilt tokens)."""
         return self.unify(self.rebuild_from_dictionary(image) * self.image_gate(image))
 
     def text_dictionary_parts(self, text: Tensor, valid: Tensor) -> Tensor:
+        """The dictionary branch's text parts ``[B, P, part_dim]``."""
         return self.unify(self.rebuild_from_dictionary(text), valid)
 
     @staticmethod
-    def _global(cls: type, parts: Tensor):
+    def _global(cls: type, parts: Tensor) -> ImageFeatures | TextFeatures:
+        """One feature per sample: the parts side by side; no tokens."""
         pooled = parts.flatten(1)
         empty = pooled.new_zeros(pooled.shape[0], 0, pooled.shape[1])
         features = cls(pooled, empty, empty.new_zeros(pooled.shape[0], 0, dtype=torch.bool),
@@ -250,10 +253,12 @@ class LGUR(TwoTowerModel):
 
     def encode_images(self, pixels: Tensor) -> ImageFeatures:
         """The dictionary branch's parts side by side (the test's only image feature)."""
-        return self._global(ImageFeatures, self.image_dictionary_parts(self.image_tokens(pixels)))
+        parts = self.image_dictionary_parts(self.image_tokens(pixels))
+        return self._global(ImageFeatures, parts)  # type: ignore[return-value]
 
     def encode_texts(self, tokens: Tensor) -> TextFeatures:
-        return self._global(TextFeatures, self.text_dictionary_parts(*self.text_tokens(tokens)))
+        parts = self.text_dictionary_parts(*self.text_tokens(tokens))
+        return self._global(TextFeatures, parts)  # type: ignore[return-value]
 
     def pair_similarity(self, text: TextFeatures, image: ImageFeatures) -> Tensor:
         return F.normalize(text.pooled.float(), dim=-1) @ F.normalize(

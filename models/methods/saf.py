@@ -159,10 +159,13 @@ class SAF(TwoTowerModel):
         return torch.cat([raw.pooled.unsqueeze(1), raw.tokens], dim=1), tokens != pad_id
 
     def _raw(self, sequence: Tensor, valid: Tensor | None) -> tuple[Tensor, Tensor]:
+        """The [CLS] and the parts before the BatchNorm."""
         parts, _ = self.aggregation(sequence, valid)
         return sequence[:, 0], parts
 
-    def _features(self, cls: type, sequence: Tensor, valid: Tensor | None):
+    def _features(self, cls: type, sequence: Tensor,
+                  valid: Tensor | None) -> ImageFeatures | TextFeatures:
+        """Global and part features after the shared BatchNorm (uniform part attention)."""
         global_raw, parts_raw = self._raw(sequence, valid)
         pooled = self.bottleneck(global_raw)
         parts = torch.stack([self.bottleneck(parts_raw[:, k])
@@ -173,10 +176,10 @@ class SAF(TwoTowerModel):
         return cls(pooled, parts, mask, uniform.to(parts.dtype))
 
     def encode_images(self, pixels: Tensor) -> ImageFeatures:
-        return self._features(ImageFeatures, *self.image_sequence(pixels))
+        return self._features(ImageFeatures, *self.image_sequence(pixels))  # type: ignore
 
     def encode_texts(self, tokens: Tensor) -> TextFeatures:
-        return self._features(TextFeatures, *self.text_sequence(tokens))
+        return self._features(TextFeatures, *self.text_sequence(tokens))  # type: ignore
 
     def _entries_per_pair(self, text: TextFeatures, image: ImageFeatures) -> int:
         return 1 + text.tokens.shape[1]

@@ -195,3 +195,20 @@ def test_text_padding_does_not_change_the_text_feature(lgur: LGUR) -> None:
     with torch.no_grad():
         torch.testing.assert_close(lgur.encode_texts(tokens).pooled,
                                    lgur.encode_texts(padded).pooled, atol=1e-5, rtol=1e-4)
+
+
+def test_identity_term_on_a_hand_computed_case(lgur: LGUR) -> None:
+    # zero classifiers: every logit 0, so each cross-entropy is log 3 (3 classes); per part
+    # image + text = 2 log 3, and the mean over parts keeps it
+    assert lgur.classifiers is not None
+    saved = [(c.weight.detach().clone(), c.bias.detach().clone()) for c in lgur.classifiers]
+    with torch.no_grad():
+        for c in lgur.classifiers:
+            c.weight.zero_()
+            c.bias.zero_()
+        parts = torch.randn(4, 2, 32)
+        got = lgur._identity(parts, parts.flip(0), torch.tensor([0, 1, 2, 0]))
+        for c, (w, b) in zip(lgur.classifiers, saved, strict=True):
+            c.weight.copy_(w)
+            c.bias.copy_(b)
+    assert got.item() == pytest.approx(2 * math.log(3), rel=1e-6)
