@@ -24,8 +24,8 @@ Variants are configurations of a few families, never copies of code:
 * ``clip-zeroshot``: pretrained CLIP evaluated without training (``needs_training = False``).
 * ``vitaa`` (RN50 + Bi-LSTM, parsing-supervised attribute branches) and ``nafs`` (RN50 + BERT,
   full-scale parts, non-local alignment, optional re-ranking by visual neighbours).
-* ``tbps`` (RN50 + BERT, momentum contrast with queues); ``saf`` (timm ViT + BERT, learnable
-  part queries).
+* ``tbps`` (RN50 + BERT, momentum contrast with queues); ``saf`` (timm ViT + BERT, heads
+  queried by each sample's [CLS] give the parts).
 * ``tbps`` (RN50 + BERT, momentum contrast with queues).
 * ``cfine`` (CLIP image + BERT, :mod:`models.methods.cfine`) and ``lgur`` (DeiT + BERT,
   :mod:`models.methods.lgur`).
@@ -107,10 +107,13 @@ FAMILIES: dict[str, Family] = {
     "vitaa": Family(ViTAAConfig, ViTAA, {"backbone": "tiny", **TINY_TWO_TOWER, "part_dim": 16}),
     "nafs": Family(NAFSConfig, NAFS, {"backbone": "tiny", **TINY_TWO_TOWER, "embed_dim": 64}),
     "tbps": Family(TBPSConfig, TBPS, {"backbone": "tiny", **TINY_TWO_TOWER, "queue_size": 16}),
-    "saf": Family(SAFConfig, SAF, {"backbone": "tiny", **TINY_TWO_TOWER, "num_parts": 3,
-                                   "num_heads": 2}),
+    # SAF and LGUR have no projection: the joint width is the tiny ViT's and BERT's (64)
+    "saf": Family(SAFConfig, SAF, {"backbone": "tiny", **TINY_TWO_TOWER, "embed_dim": 64,
+                                   "image_size": (64, 32), "num_parts": 3}),
     "cfine": Family(CFineConfig, CFine, {"backbone": "tiny", **TINY_TWO_TOWER}),
-    "lgur": Family(LGURConfig, LGUR, {"backbone": "tiny", **TINY_TWO_TOWER, "heads": 2,
+    "lgur": Family(LGURConfig, LGUR, {"backbone": "tiny", **TINY_TWO_TOWER, "embed_dim": 64,
+                                      "heads": 2, "dga_head_dim": 16, "dga_mlp_dim": 32,
+                                      "pgu_head_dim": 16, "pgu_mlp_dim": 32,
                                       "dictionary_size": 16, "num_parts": 2, "part_dim": 32}),
 }
 
@@ -184,16 +187,16 @@ def _entries() -> dict[str, ModelEntry]:
         {"image_encoder": "resnet", "backbone": "resnet50", "text_encoder": "bert",
          "bert": "bert-base-uncased"})
     entries["saf"] = ModelEntry(
-        "saf", "SAF (M): ViT + BERT, learnable part queries aggregate patches / words into "
-               "aligned part features (Li et al., ICASSP 2022)",
-        {"image_encoder": "vit", "backbone": "vit_base_patch16_224", "text_encoder": "bert",
-         "bert": "bert-base-uncased"})
+        "saf", "SAF (M): ViT-B/16 + BERT, 10 full-width heads queried by each sample's [CLS] "
+               "give part features shared by both modalities (Li et al., ICASSP 2022)",
+        {"image_encoder": "vit", "backbone": "vit_base_patch16_384.orig_in21k_ft_in1k",
+         "text_encoder": "bert", "bert": "bert-base-uncased"})
     entries["cfine"] = ModelEntry(
         "cfine", "CFine (M): CLIP ViT-B/16 + BERT, cross-grained feature refinement + "
                  "fine-grained correspondence discovery (Yan et al., TIP 2023)")
     entries["lgur"] = ModelEntry(
-        "lgur", "LGUR (M): DeiT-S + BERT, shared dictionary (DGA) + shared prototypes (PGU) "
-                "(Shao et al., ACM MM 2022)")
+        "lgur", "LGUR (M): DeiT-S + frozen BERT / Bi-LSTM, shared dictionary (DGA) + shared "
+                "prototypes (PGU), ranked by the dictionary branch (Shao et al., ACM MM 2022)")
     return entries
 
 

@@ -78,14 +78,14 @@ CONFIGS: list[tuple[str, str, dict]] = [
     # TBPS: RN50 at 384x128 + a random BERT-base, their momentum copies and 2048-key queues
     ("tbps", "tbps", {"backbone": "resnet50", "bert": "tiny",
                       "bert_architecture": BERT_BASE_ARCHITECTURE}),
-    # SAF: timm ViT-B/16 at 384x128 (24x8 patches) + a random BERT-base, 6 part queries
-    ("saf", "saf", {"backbone": "vit_base_patch16_224", "bert": "tiny",
-                    "bert_architecture": BERT_BASE_ARCHITECTURE}),
-    # CFine: CLIP ViT-B/16 at 384x128 + a random BERT-base; LGUR: DeiT-Small (random, 24x8
-    # patches) + a random BERT-base with the code's dictionary and prototypes
+    # SAF: ViT-B/16 (random) at 224x224 (14x14 patches) + a random BERT-base, 10 [CLS]-queried
+    # parts, retrieval by the sum of 11 cosines (the release's settings, the model's defaults)
+    ("saf", "saf", {"bert": "tiny", "bert_architecture": BERT_BASE_ARCHITECTURE}),
+    # CFine: CLIP ViT-B/16 at 384x128 + a random BERT-base
     ("cfine", "cfine", {"bert": "tiny", "bert_architecture": BERT_BASE_ARCHITECTURE}),
-    ("lgur", "lgur", {"backbone": "deit_small_distilled_patch16_224", "bert": "tiny",
-                      "bert_architecture": BERT_BASE_ARCHITECTURE}),
+    # LGUR: DeiT-Small (random, 24x8 patches, read before its last block) + a frozen random
+    # BERT-base under the Bi-LSTM, ranked by the dictionary branch (the release's settings)
+    ("lgur", "lgur", {"bert": "tiny", "bert_architecture": BERT_BASE_ARCHITECTURE}),
 ]
 
 # Paper Table 4: (T ms/query, M GB) without selection -> with the dataset's ratios.

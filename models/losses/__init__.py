@@ -8,7 +8,8 @@ weights.
 * :mod:`models.losses.cmpm`: :func:`cmpm_loss` and :func:`cmpc_loss` (Zhang & Lu, ECCV 2018).
 * :mod:`models.losses.identity`: :func:`identity_loss` (ID / instance classification).
 * :mod:`models.losses.ranking`: the bidirectional ranking (triplet) loss with hardest
-  negatives, :func:`ranking_loss` (Dual-Path stage II, VSE++).
+  negatives, :func:`ranking_loss` (Dual-Path stage II, VSE++), and LGUR's sampled semi-hard
+  form, :func:`semi_hard_ranking_loss_from_scores`.
 * :mod:`models.losses.instance`: Dual-Path's :func:`instance_loss` (the ID loss through one
   classifier shared by the image and the text features, each modality's term returned apart).
 * :mod:`models.losses.compound_ranking`: SSAN's :func:`compound_ranking_loss` (semi-hard
@@ -28,9 +29,13 @@ from models.losses.contrastive import info_nce, sdm_loss
 from models.losses.identity import identity_loss
 from models.losses.instance import instance_loss
 from models.losses.momentum import global_align_loss, queue_info_nce
-from models.losses.ranking import ranking_loss, ranking_loss_from_scores
+from models.losses.ranking import (
+    ranking_loss,
+    ranking_loss_from_scores,
+    semi_hard_ranking_loss_from_scores,
+)
 
 __all__ = ["alignment_loss", "cmpc_loss", "cmpm_loss", "compound_ranking_loss",
            "global_align_loss", "identity_loss", "info_nce", "instance_loss",
            "normalized_identity_loss", "queue_info_nce", "ranking_loss",
-           "ranking_loss_from_scores", "sdm_loss"]
+           "ranking_loss_from_scores", "sdm_loss", "semi_hard_ranking_loss_from_scores"]

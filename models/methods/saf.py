@@ -1,31 +1,37 @@
-"""SAF: semantic-aligned feature aggregation (Li, Cao & Zhang, "Learning Semantic-Aligned Feature
-Representation for Text-based Person Search", ICASSP 2022), the MGCC paper's "SAF (M) ViT-BERT"
-row of Table 2. No public code exists; this follows the paper's abstract and method outline,
-and every detail it does not fix is our choice, written down here and in ``docs/fidelity.md``.
+"""SAF: semantic-aligned feature representation (Li, Cao & Zhang, "Learning Semantic-Aligned
+Feature Representation for Text-based Person Search", ICASSP 2022, arXiv 2112.06714; official
+code ``reallsp/SAF``), the MGCC paper's "SAF (M) ViT-BERT" row of Table 2.
 
-Model: an ImageNet ViT (timm, :mod:`models.encoders.vit`) for images and BERT for captions,
-each projected to the joint space by one linear layer (global feature and every token alike).
-The *semantic-aligned feature aggregation* (SAFA) turns each modality's tokens into ``num_parts``
-part-aware features: ``num_parts`` learnable part queries attend, through one multi-head
-attention shared by both modalities, over the patch tokens of an image or the word tokens of a
-caption (padding masked out). Because the queries and the attention are shared, part ``k`` of
-an image and part ``k`` of a caption are aggregated by the same learnt "semantic" (the paper's
-alignment by construction), which the losses then enforce:
+Built from the paper and its release (``models/model.py``, ``utils/metric.py``, ``train.py``,
+``test.py``, ``scripts/train.sh``), read to learn; where they differ the choice is written in
+``docs/fidelity.md``.
 
-* ``global``: CMPM (:func:`models.losses.cmpm_loss`) on the two global features (CLS tokens);
-* ``part``: the cross-modality part alignment loss, CMPM between image part ``k`` and text part
-  ``k``, averaged over the parts;
-* ``diversity``: each part should gather different tokens: the mean squared cosine between a
-  sample's different part features (``||P P^T - I||^2`` over the off-diagonal), both modalities;
-* ``id`` (with ``num_classes``): CMPC on the global features (identity supervision, as the
-  2018-2022 CMPM-based systems do).
+Model: a ViT-B/16 for images and BERT-base for captions, both 768-d, with *no* projection: the
+whole sequence of each backbone's last layer (image: [CLS] + patches after the final norm; text:
+every word piece, [CLS] and [SEP] included) goes into the *semantic-aligned feature aggregation*
+(the code's ``Block``), one module shared by both modalities:
 
-Retrieval: ``(cos(global) + mean_k cos(part_k)) / 2``.
+* one LayerNorm, then a bias-free ``qkv`` linear giving ``num_parts`` *full-width* heads (head
+  dimension = 768, scale ``768 ** -0.5``); only the [CLS] row of the attention is read, so the
+  query of every part is the sample's own [CLS] and the keys/values are all of its tokens
+  ([CLS] included, text padding masked);
+* no output projection, no residual, no MLP: the heads' outputs are the part features. The
+  release lays them out with ``reshape(B, N, C, H)`` over a ``[B, N, H, C]`` tensor, which
+  interleaves channels: part ``j``'s channel ``c`` is entry ``c * H + j`` of the heads'
+  concatenated outputs. We keep that layout (:func:`release_part_layout`), because the published
+  numbers come from it.
 
-Choices (no code to follow): 6 parts; 8 attention heads; CMPM as the matching loss of both the
-global and the part level (the paper's abstract names the part alignment and diversity losses but
-not the matching loss); diversity on the part features rather than on the attention maps;
-diversity weight 0.1.
+Every feature (global [CLS] and each part, both modalities) goes through one shared BatchNorm1d
+(the code's ``bottleneck_image``; its bias frozen at 0), called separately per feature in the
+code's order (image global, text global, then image / text part ``j`` for each ``j``), so that its
+batch statistics and running averages are the code's.
+
+Losses (``utils/metric.py`` ``Loss``), over the global feature and the ``num_parts`` parts:
+``cmpm``: the sum of the 11 CMPM losses; ``cmpc``: the sum of the 11 CMPC losses through one
+shared classifier (with ``num_classes``); ``diversity``: ``diversity_weight`` x (image + text)
+of :func:`part_diversity` (the Frobenius norm of the off-diagonal cosine Gram of a sample's
+parts, over ``K ** 2``, averaged over the batch). Retrieval (``compute_topk``): the sum of the 11
+cosines, global and parts.
 """
 
 from __future__ import annotations
@@ -46,117 +52,194 @@ from models.methods.two_tower import TwoTowerConfig, TwoTowerModel
 class SAFConfig(TwoTowerConfig):
     """SAF; see :class:`TwoTowerConfig` for the encoders.
 
+    ``embed_dim`` must equal both backbones' width: SAF has no projection (code: 768).
+
     Attributes:
-        num_parts: learnable part queries (part-aware features per sample).
-        num_heads: heads of the aggregation's multi-head attention (must divide ``embed_dim``).
-        global_weight, part_weight, diversity_weight, id_weight: the losses' weights.
+        num_parts: full-width heads of the aggregation = part features per sample (code:
+            ``--num_heads 10``).
+        cmpm_weight, cmpc_weight, diversity_weight: the losses' weights (code: 1, 1,
+            ``lambda_diversity`` 0.2).
     """
 
     family: str = "saf"
     image_encoder: str = "vit"
-    backbone: str = "vit_base_patch16_224"
+    backbone: str = "vit_base_patch16_384.orig_in21k_ft_in1k"
+    image_size: tuple[int, int] | None = (224, 224)
     text_encoder: str = "bert"
+    bert_max_length: int = 100
     embed_dim: int = 768
-    num_parts: int = 6
-    num_heads: int = 8
-    global_weight: float = 1.0
-    part_weight: float = 1.0
-    diversity_weight: float = 0.1
-    id_weight: float = 1.0
+    num_parts: int = 10
+    cmpm_weight: float = 1.0
+    cmpc_weight: float = 1.0
+    diversity_weight: float = 0.2
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if int(self.num_parts) < 1:
             raise ModelError(f"num_parts must be positive, got {self.num_parts}")
-        if int(self.num_heads) < 1 or int(self.embed_dim) % int(self.num_heads):
-            raise ModelError(f"num_heads ({self.num_heads}) must divide embed_dim "
-                             f"({self.embed_dim})")
-        for name in ("global_weight", "part_weight", "diversity_weight", "id_weight"):
+        for name in ("cmpm_weight", "cmpc_weight", "diversity_weight"):
             if float(getattr(self, name)) < 0:
                 raise ModelError(f"{name} must be >= 0, got {getattr(self, name)}")
 
 
-class PartAggregation(nn.Module):
-    """Learnable part queries + one multi-head attention over a modality's tokens."""
+def release_part_layout(heads: Tensor) -> Tensor:
+    """Part features ``[B, H, C]`` from the heads' outputs ``[B, H, C]`` as the release lays them
+    out: the concatenated heads ``[B, H * C]`` read as ``[B, C, H]``, part ``j`` = column ``j``."""
+    batch, num_heads, dim = heads.shape
+    return heads.reshape(batch, dim, num_heads).transpose(1, 2)
 
-    def __init__(self, dim: int, num_parts: int, num_heads: int) -> None:
+
+class SemanticAlignedAggregation(nn.Module):
+    """The code's ``Block``: LayerNorm + ``num_parts`` full-width heads queried by [CLS]."""
+
+    def __init__(self, dim: int, num_parts: int) -> None:
         super().__init__()
-        self.queries = nn.Parameter(torch.randn(num_parts, dim) * dim ** -0.5)
-        self.attention = nn.MultiheadAttention(dim, num_heads, batch_first=True)
+        self.num_parts = num_parts
         self.norm = nn.LayerNorm(dim)
+        self.qkv = nn.Linear(dim, 3 * num_parts * dim, bias=False)
+        self.scale = dim ** -0.5
 
-    def forward(self, tokens: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
-        """Part features ``[B, K, D]`` and each part's attention over the tokens ``[B, K, N]``
-        (heads averaged; zero on padding)."""
-        queries = self.queries.unsqueeze(0).expand(tokens.shape[0], -1, -1).to(tokens.dtype)
-        parts, weights = self.attention(queries, tokens, tokens, key_padding_mask=~mask,
-                                        need_weights=True, average_attn_weights=True)
-        return self.norm(parts + queries), weights
+    def forward(self, sequence: Tensor, valid: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Parts ``[B, K, D]`` (release layout) and the [CLS] attention ``[B, K, N]``.
+
+        Args:
+            sequence: ``[B, N, D]`` all tokens, [CLS] first.
+            valid: ``[B, N]`` True on real tokens (None: all real); padding gets no attention.
+        """
+        batch, length, dim = sequence.shape
+        heads = self.num_parts
+        qkv = self.qkv(self.norm(sequence)).view(batch, length, 3, heads, dim)
+        query = qkv[:, 0, 0]                      # [B, H, D]: the [CLS] row only
+        keys = qkv[:, :, 1].transpose(1, 2)       # [B, H, N, D]
+        values = qkv[:, :, 2].transpose(1, 2)
+        scores = torch.einsum("bhd,bhnd->bhn", query, keys) * self.scale
+        if valid is not None:  # the code's additive mask: (1 - mask) * -10000
+            scores = scores + (~valid).to(scores.dtype).unsqueeze(1) * -10000.0
+        attention = scores.softmax(dim=-1)
+        heads_out = torch.einsum("bhn,bhnd->bhd", attention, values)
+        return release_part_layout(heads_out), attention
 
 
 class SAF(TwoTowerModel):
-    """SAF; ``forward`` returns {"global", "part", "diversity"} (+ "id" with ``num_classes``).
+    """SAF; ``forward`` returns {"cmpm", "diversity"} (+ "cmpc" with ``num_classes``).
 
-    Features: ``pooled`` the projected CLS, ``tokens`` the ``num_parts`` part features (all
-    valid), ``attention`` uniform over the parts (they are not ranked)."""
+    Features: ``pooled`` the normalised [CLS]; ``tokens`` the ``num_parts`` normalised part
+    features (all valid); ``attention`` uniform over the parts (they are not ranked)."""
 
     config: SAFConfig
 
     def __init__(self, config: SAFConfig) -> None:
         super().__init__(config)
-        self.aggregation = PartAggregation(int(config.embed_dim), int(config.num_parts),
-                                           int(config.num_heads))
+        dim = int(config.embed_dim)
+        widths = (self.image_encoder.feature_dim, self.text_encoder.feature_dim)
+        if widths != (dim, dim):
+            raise ModelError(f"SAF has no projection: embed_dim ({dim}) must equal the image "
+                             f"and text encoder widths, got {widths[0]} and {widths[1]}")
+        # the code feeds the backbones' features straight to the aggregation
+        self.image_projection = nn.Identity()
+        self.text_projection = nn.Identity()
+        self.aggregation = SemanticAlignedAggregation(dim, int(config.num_parts))
+        self.bottleneck = nn.BatchNorm1d(dim)  # the code's bottleneck_image, both modalities
+        self.bottleneck.bias.requires_grad_(False)
         self.cmpc_weight: nn.Parameter | None = None
-        if config.num_classes is not None and config.id_weight > 0:
-            self.cmpc_weight = nn.Parameter(torch.empty(config.embed_dim, config.num_classes))
+        if config.num_classes is not None and config.cmpc_weight > 0:
+            self.cmpc_weight = nn.Parameter(torch.empty(dim, config.num_classes))
             nn.init.xavier_uniform_(self.cmpc_weight)
 
-    def _parts(self, features: ImageFeatures | TextFeatures) -> ImageFeatures | TextFeatures:
-        parts, _ = self.aggregation(features.tokens, features.mask)
+    def image_sequence(self, pixels: Tensor) -> tuple[Tensor, None]:
+        """[CLS] + patch tokens of the ViT's last layer ``[B, 1 + P, D]``; all valid."""
+        raw = self.image_encoder(pixels)
+        return torch.cat([raw.pooled.unsqueeze(1), raw.tokens], dim=1), None
+
+    def text_sequence(self, tokens: Tensor) -> tuple[Tensor, Tensor]:
+        """Every word-piece state of BERT's last layer ``[B, L, D]`` ([CLS], [SEP] included)
+        and the non-padding mask (the code's ``input_masks``)."""
+        raw = self.text_encoder(tokens)
+        pad_id = self.text_encoder.special_ids[0]
+        return torch.cat([raw.pooled.unsqueeze(1), raw.tokens], dim=1), tokens != pad_id
+
+    def _raw(self, sequence: Tensor, valid: Tensor | None) -> tuple[Tensor, Tensor]:
+        """The [CLS] and the parts before the BatchNorm."""
+        parts, _ = self.aggregation(sequence, valid)
+        return sequence[:, 0], parts
+
+    def _features(self, cls: type, sequence: Tensor,
+                  valid: Tensor | None) -> ImageFeatures | TextFeatures:
+        """Global and part features after the shared BatchNorm (uniform part attention)."""
+        global_raw, parts_raw = self._raw(sequence, valid)
+        pooled = self.bottleneck(global_raw)
+        parts = torch.stack([self.bottleneck(parts_raw[:, k])
+                             for k in range(parts_raw.shape[1])], dim=1)
         batch, num_parts = parts.shape[:2]
         mask = torch.ones(batch, num_parts, dtype=torch.bool, device=parts.device)
         uniform = torch.full((batch, num_parts), 1.0 / num_parts, device=parts.device)
-        return type(features)(features.pooled, parts, mask, uniform.to(parts.dtype))
+        return cls(pooled, parts, mask, uniform.to(parts.dtype))
 
     def encode_images(self, pixels: Tensor) -> ImageFeatures:
-        return self._parts(self.project_images(pixels))  # type: ignore[return-value]
+        return self._features(ImageFeatures, *self.image_sequence(pixels))  # type: ignore
 
     def encode_texts(self, tokens: Tensor) -> TextFeatures:
-        return self._parts(self.project_texts(tokens))  # type: ignore[return-value]
+        return self._features(TextFeatures, *self.text_sequence(tokens))  # type: ignore
+
+    def _entries_per_pair(self, text: TextFeatures, image: ImageFeatures) -> int:
+        return 1 + text.tokens.shape[1]
 
     def pair_similarity(self, text: TextFeatures, image: ImageFeatures) -> Tensor:
-        global_cos = F.normalize(text.pooled.float(), dim=-1) @ F.normalize(
-            image.pooled.float(), dim=-1).t()
-        text_parts = F.normalize(text.tokens.float(), dim=-1)   # [Q, K, D]
-        image_parts = F.normalize(image.tokens.float(), dim=-1)  # [G, K, D]
-        part_cos = torch.einsum("qkd,gkd->qg", text_parts, image_parts) / text_parts.shape[1]
-        return (global_cos + part_cos) / 2
+        """The sum of the cosines of the global features and of each part (the code's
+        ``compute_topk``)."""
+        text_all = F.normalize(all_features(text).float(), dim=-1)
+        image_all = F.normalize(all_features(image).float(), dim=-1)
+        return torch.einsum("qkd,gkd->qg", text_all, image_all)
 
     def forward(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
-        image, text, pids = (self.encode_images(batch["images"]),
-                             self.encode_texts(batch["tokens"]), batch["pids"])
-        config = self.config
-        num_parts = image.tokens.shape[1]
-        part = sum(cmpm_loss(image.tokens[:, k], text.tokens[:, k], pids)
-                   for k in range(num_parts)) / num_parts
-        losses = {
-            "global": config.global_weight * cmpm_loss(image.pooled, text.pooled, pids),
-            "part": config.part_weight * part,
-            "diversity": config.diversity_weight * (
-                part_diversity(image.tokens) + part_diversity(text.tokens)),
-        }
-        if self.cmpc_weight is not None:
-            losses["id"] = config.id_weight * cmpc_loss(image.pooled, text.pooled, pids,
-                                                        self.cmpc_weight)
-        return losses
+        image_global, image_parts = self._raw(*self.image_sequence(batch["images"]))
+        text_global, text_parts = self._raw(*self.text_sequence(batch["tokens"]))
+        pids = batch["pids"]
+        # the shared BatchNorm, called per feature in the code's order
+        image = [self.bottleneck(image_global)]
+        text = [self.bottleneck(text_global)]
+        for k in range(image_parts.shape[1]):
+            image.append(self.bottleneck(image_parts[:, k]))
+            text.append(self.bottleneck(text_parts[:, k]))
+        return saf_losses(torch.stack(image, 1), torch.stack(text, 1), pids, self.config,
+                          self.cmpc_weight)
+
+
+def all_features(features: ImageFeatures | TextFeatures) -> Tensor:
+    """``[B, 1 + K, D]``: the global feature, then the parts."""
+    return torch.cat([features.pooled.unsqueeze(1), features.tokens], dim=1)
+
+
+def saf_losses(image: Tensor, text: Tensor, pids: Tensor, config: SAFConfig,
+               classifier: Tensor | None = None) -> dict[str, Tensor]:
+    """SAF's loss terms (the code's ``Loss.forward``) from the normalised features.
+
+    Args:
+        image, text: ``[B, 1 + K, D]`` the global feature then the ``K`` parts, after the
+            shared BatchNorm.
+        pids: ``[B]`` person ids.
+        config: the loss weights.
+        classifier: ``[D, C]`` the CMPC classifier shared by the 1 + K features (None: no CMPC).
+    """
+    count = image.shape[1]
+    losses = {
+        "cmpm": config.cmpm_weight * sum(cmpm_loss(image[:, k], text[:, k], pids)
+                                         for k in range(count)),
+        "diversity": config.diversity_weight * (part_diversity(image[:, 1:])
+                                                + part_diversity(text[:, 1:])),
+    }
+    if classifier is not None:
+        losses["cmpc"] = config.cmpc_weight * sum(
+            cmpc_loss(image[:, k], text[:, k], pids, classifier) for k in range(count))
+    return losses
 
 
 def part_diversity(parts: Tensor) -> Tensor:
-    """Mean squared cosine between different parts of a sample (0 when they are orthogonal)."""
+    """SAF's diversity term for ``[B, K, D]`` parts: per sample, the Frobenius norm of the cosine
+    Gram matrix with its diagonal zeroed, over ``K ** 2``; averaged over the batch (0 when the
+    parts are orthogonal, ``sqrt(K (K - 1)) / K ** 2`` when they are identical)."""
     num_parts = parts.shape[1]
-    if num_parts < 2:
-        return parts.new_zeros(())
     unit = F.normalize(parts.float(), dim=-1)
     gram = unit @ unit.transpose(1, 2)
-    off_diagonal = ~torch.eye(num_parts, dtype=torch.bool, device=parts.device)
-    return gram[:, off_diagonal].pow(2).mean()
+    off_diagonal = gram * (1 - torch.eye(num_parts, device=parts.device, dtype=gram.dtype))
+    return (off_diagonal.flatten(1).norm(dim=1) / num_parts ** 2).mean()

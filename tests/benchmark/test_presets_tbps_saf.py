@@ -31,12 +31,16 @@ def test_tbps_paper_preset_is_textreids_recipe() -> None:
     assert (cfg.lr, cfg.batch_size, cfg.epochs, cfg.bias_lr_mult) == (1e-4, 128, 80, 2.0)
 
 
-def test_saf_paper_preset_is_an_imagenet_vit_at_the_person_size() -> None:
+def test_saf_paper_preset_is_its_release_recipe() -> None:
     _, options = preset_for("paper", "saf")
     config = _make_config("saf", {**MODELS["saf"].defaults, **options})
     assert (config.image_encoder, config.backbone, config.pretrained) == (
-        "vit", "vit_base_patch16_224", "imagenet")
-    assert tuple(config.image_size) == (384, 128) and config.num_parts == 6
+        "vit", "vit_base_patch16_384.orig_in21k_ft_in1k", "imagenet")
+    assert tuple(config.image_size) == (224, 224) and config.num_parts == 10
+    assert (config.embed_dim, config.diversity_weight) == (768, 0.2)
+    cfg, _ = make_train_config("paper", "saf", seed=1, overrides={})
+    assert (cfg.lr, cfg.lr_new_mult, cfg.batch_size, cfg.epochs) == (3e-5, 10.0, 64, 60)
+    assert (cfg.warmup_epochs, cfg.warmup_factor, cfg.lr_milestones) == (10, 0.01, [20, 25, 35])
 
 
 @pytest.mark.parametrize("name", ["tbps", "saf"])
