@@ -109,7 +109,8 @@ FAMILIES: dict[str, Family] = {
     "tbps": Family(TBPSConfig, TBPS, {"backbone": "tiny", **TINY_TWO_TOWER, "queue_size": 16}),
     "saf": Family(SAFConfig, SAF, {"backbone": "tiny", **TINY_TWO_TOWER, "num_parts": 3,
                                    "num_heads": 2}),
-    "cfine": Family(CFineConfig, CFine, {"backbone": "tiny", **TINY_TWO_TOWER}),
+    # CFine keeps the encoders' widths: the tiny CLIP and the tiny BERT are both 64 wide
+    "cfine": Family(CFineConfig, CFine, {"backbone": "tiny", "bert": "tiny"}),
     "lgur": Family(LGURConfig, LGUR, {"backbone": "tiny", **TINY_TWO_TOWER, "heads": 2,
                                       "dictionary_size": 16, "num_parts": 2, "part_dim": 32}),
 }
@@ -189,8 +190,8 @@ def _entries() -> dict[str, ModelEntry]:
         {"image_encoder": "vit", "backbone": "vit_base_patch16_224", "text_encoder": "bert",
          "bert": "bert-base-uncased"})
     entries["cfine"] = ModelEntry(
-        "cfine", "CFine (M): CLIP ViT-B/16 + BERT, cross-grained feature refinement + "
-                 "fine-grained correspondence discovery (Yan et al., TIP 2023)")
+        "cfine", "CFine (M): CLIP ViT-B/16 + BERT, multi-grained global features from the "
+                 "top-K tokens by CLS attention; CFR and FCD train only (Yan et al., TIP 2023)")
     entries["lgur"] = ModelEntry(
         "lgur", "LGUR (M): DeiT-S + BERT, shared dictionary (DGA) + shared prototypes (PGU) "
                 "(Shao et al., ACM MM 2022)")
