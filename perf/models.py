@@ -81,9 +81,11 @@ CONFIGS: list[tuple[str, str, dict]] = [
     # SAF: timm ViT-B/16 at 384x128 (24x8 patches) + a random BERT-base, 6 part queries
     ("saf", "saf", {"backbone": "vit_base_patch16_224", "bert": "tiny",
                     "bert_architecture": BERT_BASE_ARCHITECTURE}),
-    # CFine: CLIP ViT-B/16 at 384x128 + a random BERT-base; LGUR: DeiT-Small (random, 24x8
-    # patches) + a random BERT-base with the code's dictionary and prototypes
-    ("cfine", "cfine", {"bert": "tiny", "bert_architecture": BERT_BASE_ARCHITECTURE}),
+    # CFine: CLIP ViT-B/16 at 224x224 (its code's input; 19 + 19 patches in the MGF groups) +
+    # a random BERT-base; LGUR: DeiT-Small (random, 24x8 patches) + a random BERT-base with
+    # the code's dictionary and prototypes
+    ("cfine", "cfine", {"image_size": (224, 224), "bert": "tiny",
+                        "bert_architecture": BERT_BASE_ARCHITECTURE}),
     ("lgur", "lgur", {"backbone": "deit_small_distilled_patch16_224", "bert": "tiny",
                       "bert_architecture": BERT_BASE_ARCHITECTURE}),
 ]
