@@ -29,9 +29,11 @@ def learning_rates(cfg: TrainConfig) -> dict[str, Any]:
                  f"'classifier'/'mlm_head' lr {new}")
     else:
         rules = f"encoders lr x1, new modules lr {new}; 1-d tensors lr {bias} wd {bias_wd:g}"
+    decay = (f"x{cfg.lr_gamma:g} at epochs {', '.join(str(m) for m in cfg.lr_milestones)}"
+             if cfg.lr_milestones and cfg.schedule_unit == "step" else "cosine to 0")
     schedule = (f"linear warm-up {cfg.warmup_epochs} epochs from x{cfg.warmup_factor:g}, then "
-                f"cosine to 0, per {cfg.schedule_unit}") if cfg.warmup_epochs else (
-                f"cosine to 0, per {cfg.schedule_unit}")
+                f"{decay}, per {cfg.schedule_unit}") if cfg.warmup_epochs else (
+                f"{decay}, per {cfg.schedule_unit}")
     return {"optimizer": cfg.optimizer, "adam_eps": cfg.adam_eps, "lr_encoder": cfg.lr,
             "lr_new": cfg.lr * cfg.lr_new_mult, "weight_decay": cfg.weight_decay,
             "bias_weight_decay": bias_wd, "rules": rules, "schedule": schedule}

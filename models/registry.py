@@ -110,7 +110,8 @@ FAMILIES: dict[str, Family] = {
     # SAF and LGUR have no projection: the joint width is the tiny ViT's and BERT's (64)
     "saf": Family(SAFConfig, SAF, {"backbone": "tiny", **TINY_TWO_TOWER, "embed_dim": 64,
                                    "image_size": (64, 32), "num_parts": 3}),
-    "cfine": Family(CFineConfig, CFine, {"backbone": "tiny", **TINY_TWO_TOWER}),
+    # CFine keeps the encoders' widths: the tiny CLIP and the tiny BERT are both 64 wide
+    "cfine": Family(CFineConfig, CFine, {"backbone": "tiny", "bert": "tiny"}),
     "lgur": Family(LGURConfig, LGUR, {"backbone": "tiny", **TINY_TWO_TOWER, "embed_dim": 64,
                                       "heads": 2, "dga_head_dim": 16, "dga_mlp_dim": 32,
                                       "pgu_head_dim": 16, "pgu_mlp_dim": 32,
@@ -192,8 +193,8 @@ def _entries() -> dict[str, ModelEntry]:
         {"image_encoder": "vit", "backbone": "vit_base_patch16_384.orig_in21k_ft_in1k",
          "text_encoder": "bert", "bert": "bert-base-uncased"})
     entries["cfine"] = ModelEntry(
-        "cfine", "CFine (M): CLIP ViT-B/16 + BERT, cross-grained feature refinement + "
-                 "fine-grained correspondence discovery (Yan et al., TIP 2023)")
+        "cfine", "CFine (M): CLIP ViT-B/16 + BERT, multi-grained global features from the "
+                 "top-K tokens by CLS attention; CFR and FCD train only (Yan et al., TIP 2023)")
     entries["lgur"] = ModelEntry(
         "lgur", "LGUR (M): DeiT-S + frozen BERT / Bi-LSTM, shared dictionary (DGA) + shared "
                 "prototypes (PGU), ranked by the dictionary branch (Shao et al., ACM MM 2022)")

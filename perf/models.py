@@ -81,8 +81,10 @@ CONFIGS: list[tuple[str, str, dict]] = [
     # SAF: ViT-B/16 (random) at 224x224 (14x14 patches) + a random BERT-base, 10 [CLS]-queried
     # parts, retrieval by the sum of 11 cosines (the release's settings, the model's defaults)
     ("saf", "saf", {"bert": "tiny", "bert_architecture": BERT_BASE_ARCHITECTURE}),
-    # CFine: CLIP ViT-B/16 at 384x128 + a random BERT-base
-    ("cfine", "cfine", {"bert": "tiny", "bert_architecture": BERT_BASE_ARCHITECTURE}),
+    # CFine: CLIP ViT-B/16 at 224x224 (its code's input; 19 + 19 patches in the MGF groups) +
+    # a random BERT-base
+    ("cfine", "cfine", {"image_size": (224, 224), "bert": "tiny",
+                        "bert_architecture": BERT_BASE_ARCHITECTURE}),
     # LGUR: DeiT-Small (random, 24x8 patches, read before its last block) + a frozen random
     # BERT-base under the Bi-LSTM, ranked by the dictionary branch (the release's settings)
     ("lgur", "lgur", {"bert": "tiny", "bert_architecture": BERT_BASE_ARCHITECTURE}),

@@ -13,7 +13,8 @@ weights.
 * :mod:`models.losses.instance`: Dual-Path's :func:`instance_loss` (the ID loss through one
   classifier shared by the image and the text features, each modality's term returned apart).
 * :mod:`models.losses.compound_ranking`: SSAN's :func:`compound_ranking_loss` (semi-hard
-  triplets with the own caption, plus a weak term with another caption of the same person).
+  triplets with the own caption, plus a weak term with another caption of the same person) and
+  :func:`hard_triplet_loss`, the hard-negative form of the same code (CFine).
 * :mod:`models.losses.rde`: RDE's triplet alignment loss and consensus division.
 * :mod:`models.losses.tbps`: TBPS-CLIP's N-ITC, R-ITC, C-ITC and SimCLR losses.
 * :mod:`models.losses.alignment`: ViTAA's :func:`alignment_loss` and
@@ -24,7 +25,7 @@ weights.
 
 from models.losses.alignment import alignment_loss, normalized_identity_loss
 from models.losses.cmpm import cmpc_loss, cmpm_loss
-from models.losses.compound_ranking import compound_ranking_loss
+from models.losses.compound_ranking import compound_ranking_loss, hard_triplet_loss
 from models.losses.contrastive import info_nce, sdm_loss
 from models.losses.identity import identity_loss
 from models.losses.instance import instance_loss
@@ -36,6 +37,6 @@ from models.losses.ranking import (
 )
 
 __all__ = ["alignment_loss", "cmpc_loss", "cmpm_loss", "compound_ranking_loss",
-           "global_align_loss", "identity_loss", "info_nce", "instance_loss",
+           "global_align_loss", "hard_triplet_loss", "identity_loss", "info_nce", "instance_loss",
            "normalized_identity_loss", "queue_info_nce", "ranking_loss",
            "ranking_loss_from_scores", "sdm_loss", "semi_hard_ranking_loss_from_scores"]

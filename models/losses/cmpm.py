@@ -37,16 +37,25 @@ def _projection_matching(a: Tensor, b: Tensor, q: Tensor, epsilon: float) -> Ten
     return kl.sum(dim=1).mean()
 
 
-def cmpm_loss(image: Tensor, text: Tensor, pids: Tensor, epsilon: float = 1e-8) -> Tensor:
+def cmpm_loss(image: Tensor, text: Tensor, pids: Tensor, epsilon: float = 1e-8,
+              match_norm: str = "l1") -> Tensor:
     """CMPM, both directions: ``L_i2t + L_t2i`` (see the module docstring).
 
     Args:
         image, text: ``[n, D]`` features of matched pairs (row i with row i), unnormalised.
         pids: ``[n]`` person ids; every same-id pair is a match.
         epsilon: keeps ``log(q + eps)`` finite where ``q`` is 0 (the paper's epsilon).
+        match_norm: how the true matching distribution is normalised: ``"l1"`` (the paper,
+            ``q_ij = 1 / n_i``) or ``"l2"`` (``q_ij = 1 / sqrt(n_i)``: SAF's and CFine's code,
+            ``labels_mask / labels_mask.norm(dim=1)``). The two agree when every id appears
+            once in the batch.
     """
+    if match_norm not in ("l1", "l2"):
+        raise ValueError(f"match_norm must be 'l1' or 'l2', got {match_norm!r}")
     image, text = image.float(), text.float()
     q = _match_distribution(pids)
+    if match_norm == "l2":
+        q = q.sqrt()  # same_ij / n_i -> same_ij / sqrt(n_i)
     return (_projection_matching(image, text, q, epsilon)
             + _projection_matching(text, image, q, epsilon))
 

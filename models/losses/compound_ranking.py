@@ -98,3 +98,41 @@ def compound_ranking_loss(image: Tensor, text: Tensor, weak_text: Tensor, pids: 
     strong, weak = compound_ranking_terms(image, text, weak_text, pids, has_weak, margin, beta,
                                           adaptive, min_margin)
     return strong + weak
+
+
+def hard_triplet_loss(scores: Tensor, pids: Tensor, margin: float) -> Tensor:
+    """The hard-negative form of SSAN's ``CRLoss`` (``semi=False``; CFine reuses it on its
+    cross- and fine-grained similarities, ``utils/CRLoss.py`` of shuanglinyan/CFine).
+
+    For each row anchor ``i`` (then each column anchor, on ``scores.T``) the positive is the
+    matched pair ``scores[i, i]`` and the candidate negatives are the other persons' entries.
+    The anchor takes part only when its hardest negative *outranks* its positive
+    (``s_neg - s_pos + margin > margin``); it then adds ``margin - s_pos + max s_neg``. The hinges
+    are summed over anchors and both directions. When no anchor of a direction takes part, that
+    direction adds the hinge of its last anchor with its first negative, clamped at 0 (the
+    code's fallback, which keeps its triplet list non-empty).
+
+    Args:
+        scores: ``[B, B]`` similarities, ``scores[i, i]`` the matched pair ``i``.
+        pids: ``[B]`` person ids; same-id entries are never negatives.
+        margin: the hinge margin (CFine: 0.2).
+    """
+    scores = scores.float()
+    batch = scores.shape[0]
+    if scores.shape != (batch, batch):
+        raise ValueError(f"scores must be square, got {tuple(scores.shape)}")
+    negative = pids.view(-1, 1) != pids.view(1, -1)
+    total = scores.new_zeros(())
+    for matrix in (scores, scores.t()):
+        positive = matrix.diagonal()
+        hardest = matrix.masked_fill(~negative, float("-inf")).max(dim=1)
+        anchors = (hardest.values > positive).nonzero().squeeze(1)
+        if anchors.numel() > 0:
+            total = total + (margin - positive[anchors] + hardest.values[anchors]).sum()
+            continue
+        last = batch - 1
+        negatives = negative[last].nonzero().squeeze(1)
+        if negatives.numel() > 0:
+            hinge = margin - positive[last] + matrix[last, negatives[0]]
+            total = total + hinge.clamp(min=0)
+    return total

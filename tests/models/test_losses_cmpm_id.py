@@ -111,3 +111,40 @@ def test_identity_loss_naive_and_hand_computed() -> None:
         0.410038, abs=1e-5)
     assert identity_loss(one, torch.zeros(2, 2), labels=torch.tensor([0, 1])).item() == (
         pytest.approx(0.551592, abs=1e-5))
+
+
+def test_cmpm_l2_matching_is_the_code_form_of_saf_and_cfine() -> None:
+    """``match_norm="l2"``: ``q_ij = [y_i == y_j] / sqrt(n_i)`` (``labels_mask /
+    labels_mask.norm(dim=1)``), a naive loop of that formula, and equal to the L1 form when
+    every id appears once."""
+    gen = torch.Generator().manual_seed(4)
+    x, z = torch.randn(5, 6, generator=gen), torch.randn(5, 6, generator=gen)
+    pids = [0, 1, 0, 2, 0]
+    eps = 1e-8
+
+    def one_direction(a: torch.Tensor, b: torch.Tensor) -> float:
+        total = 0.0
+        for i in range(5):
+            logits = [float(a[i] @ b[j]) / float(b[j].norm()) for j in range(5)]
+            top = max(logits)
+            denom = sum(math.exp(v - top) for v in logits)
+            matches = sum(1 for k in range(5) if pids[k] == pids[i])
+            for j in range(5):
+                p = math.exp(logits[j] - top) / denom
+                q = (1.0 if pids[j] == pids[i] else 0.0) / math.sqrt(matches)
+                total += p * (math.log(p) - math.log(q + eps))
+        return total / 5
+
+    got = cmpm_loss(x, z, torch.tensor(pids), match_norm="l2")
+    assert float(got) == pytest.approx(one_direction(x, z) + one_direction(z, x), rel=1e-5)
+    assert float(got) != pytest.approx(float(cmpm_loss(x, z, torch.tensor(pids))), rel=1e-3)
+    distinct = torch.arange(5)
+    torch.testing.assert_close(cmpm_loss(x, z, distinct, match_norm="l2"),
+                               cmpm_loss(x, z, distinct))
+    # hand case: two samples of one id, logits equal -> p = (1/2, 1/2), q = 1/sqrt(2):
+    # each row sum_j p (log p - log q) = log(1/2) - log(1/sqrt 2) = -log(2) / 2
+    same = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
+    assert float(cmpm_loss(same, same, torch.tensor([7, 7]), match_norm="l2")) == pytest.approx(
+        -math.log(2), abs=1e-6)
+    with pytest.raises(ValueError, match="match_norm"):
+        cmpm_loss(x, z, distinct, match_norm="l3")
