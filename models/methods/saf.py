@@ -31,7 +31,9 @@ Losses (``utils/metric.py`` ``Loss``), over the global feature and the ``num_par
 shared classifier (with ``num_classes``); ``diversity``: ``diversity_weight`` x (image + text)
 of :func:`part_diversity` (the Frobenius norm of the off-diagonal cosine Gram of a sample's
 parts, over ``K ** 2``, averaged over the batch). Retrieval (``compute_topk``): the sum of the 11
-cosines, global and parts.
+cosines, global and parts. CMPM and CMPC are the loss library's; one difference remains: the
+library's CMPM divides the label mask by its row sum (the CMPM paper), the release by its L2 norm
+(equal unless a batch holds several pairs of one person; ``docs/fidelity.md``).
 """
 
 from __future__ import annotations
