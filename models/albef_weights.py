@@ -127,3 +127,36 @@ def load_albef_pretrained(model: nn.Module, path: str | Path) -> None:
                          "all; first mismatch)")
     model.load_state_dict({**expected, **{k: v for k, v in state.items() if k in expected
                                           and not k.startswith(_NEW_IN_RASA)}}, strict=True)
+
+
+#: ours that a release file may lack: the vocabulary buffer, the MLM head (fine-tuned without it)
+RELEASE_OPTIONAL = ("text_encoder.vocab_bytes", "text_encoder_m.vocab_bytes",
+                    "text_encoder.cls.")
+
+
+def load_release_weights(model: nn.Module, path: str | Path, release: str) -> None:
+    """Load a checkpoint in the ``release``'s own layout (APTM's pre-trained or fine-tuned
+    file) into ``model``; a key that does not fit is refused in one line naming it."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise ModelError(f"{release} weights file not found: {path} (a local checkpoint in "
+                         f"{release}'s layout; see docs/released-models.md)")
+    state = {}
+    for key, value in read_weights(path).items():
+        ours = release_key_to_ours(key)
+        if ours is not None:
+            state[ours] = value.float() if value.is_floating_point() else value
+    expected = model.state_dict()
+    for key, value in state.items():
+        if key not in expected:
+            raise ModelError(f"{path}: key '{key}' is not part of the {release} model "
+                             "(first mismatch)")
+        if tuple(value.shape) != tuple(expected[key].shape):
+            raise ModelError(f"{path}: key '{our_key_to_release(key)}' has shape "
+                             f"{tuple(value.shape)}, the model expects "
+                             f"{tuple(expected[key].shape)} (first mismatch)")
+    missing = [k for k in expected if k not in state and not k.startswith(RELEASE_OPTIONAL)]
+    if missing:
+        raise ModelError(f"{path}: key '{our_key_to_release(missing[0])}' is missing "
+                         f"({len(missing)} missing in all; first mismatch)")
+    model.load_state_dict({**expected, **state}, strict=True)

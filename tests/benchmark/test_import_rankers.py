@@ -54,7 +54,7 @@ def _scores(model, pixels):
 def released(tmp_path_factory):
     folder = tmp_path_factory.mktemp("released")
     out = {}
-    for fmt in ("rasa",):
+    for fmt in ("rasa", "aptm"):
         torch.manual_seed(0)
         model = build_model(fmt, **{**tiny_options(fmt), "rerank_k": 128,
                                     "max_words": 50}).eval()
@@ -65,7 +65,7 @@ def released(tmp_path_factory):
     return out
 
 
-@pytest.mark.parametrize("fmt", ["rasa"])
+@pytest.mark.parametrize("fmt", ["rasa", "aptm"])
 def test_release_layout_imports_to_the_same_scores(fmt, released) -> None:
     source, path = released[fmt]
     imported = build_imported_model(fmt, path, backbone="tiny")
@@ -75,7 +75,7 @@ def test_release_layout_imports_to_the_same_scores(fmt, released) -> None:
     assert imported.tokenize(CAPTIONS).tolist() == source.tokenize(CAPTIONS).tolist()
 
 
-@pytest.mark.parametrize("fmt", ["rasa"])
+@pytest.mark.parametrize("fmt", ["rasa", "aptm"])
 def test_a_misfit_key_is_refused_in_one_line(fmt, released, tmp_path) -> None:
     _, path = released[fmt]
     state = torch.load(path, weights_only=True)["model"]
