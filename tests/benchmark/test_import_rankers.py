@@ -93,3 +93,42 @@ def test_a_misfit_key_is_refused_in_one_line(fmt, released, tmp_path) -> None:
     torch.save({"model": state}, bad)
     with pytest.raises(ToreidError, match="is missing"):
         build_imported_model(fmt, bad, backbone="tiny")
+
+
+@pytest.fixture(scope="module")
+def occluded_dataset(tmp_path_factory):
+    from ogor.generation import generate_dataset
+    from tests.benchmark.helpers import make_color_dataset
+
+    base = tmp_path_factory.mktemp("occ")
+    clean = make_color_dataset(base / "clean", ids=12, views=2,
+                               splits={"train": 4, "val": 2, "test": 6})
+    generate_dataset(clean, base / "occluded", ratio=0.5, seed=0)
+    return base / "occluded"
+
+
+def test_imported_aptm_evaluates_queries_and_records_its_file(released, occluded_dataset,
+                                                              tmp_path) -> None:
+    """bench import --format aptm, then bench eval and bench query on the imported run: the
+    two-stage scores go through the ordinary evaluator."""
+    import hashlib
+    import json
+
+    _, path = released["aptm"]
+    run = tmp_path / "runs" / "occ" / "aptm-released"
+    result = CliRunner().invoke(main, ["import", "--format", "aptm", str(path), "--out",
+                                       str(run), "--backbone", "tiny", "--dataset",
+                                       f"occ={occluded_dataset}", "--device", "cpu", "--quiet"])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["source"]["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert metrics["model"] == "aptm [released checkpoint]"
+    evaluated = CliRunner().invoke(main, ["eval", "--run", str(run), "--device", "cpu",
+                                          "--quiet"])
+    assert evaluated.exit_code == 0, evaluated.output
+    rows = {line.split()[0]: line.split() for line in evaluated.output.splitlines()[1:]}
+    assert float(rows["all"][2]) == pytest.approx(metrics["test"]["R@1"], abs=0.006)
+    assert {"occluded", "clean"} <= set(rows)
+    query = CliRunner().invoke(main, ["query", CAPTIONS[0], "--run", str(run), "--topk", "3",
+                                      "--out", str(tmp_path / "rank.png"), "--device", "cpu"])
+    assert query.exit_code == 0, query.output
