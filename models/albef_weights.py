@@ -28,8 +28,8 @@ from torch import Tensor, nn
 from models.errors import ModelError
 
 ALBEF_HINT = ("RaSa starts from ALBEF's pre-trained checkpoint: where a network exists, download "
-              "ALBEF.pth (14M) from https://github.com/salesforce/ALBEF and pass its path as "
-              "pretrained (or --pretrained FILE)")
+              "https://storage.googleapis.com/sfr-pcl-data-research/ALBEF/ALBEF.pth (RaSa's "
+              "README) and pass its path with --pretrained FILE")
 
 _TIED = re.compile(r"(^|\.)cls\.predictions\.decoder\.(weight|bias)$")
 _SWIN_BUFFERS = re.compile(r"\.(relative_position_index|attn_mask)$")
