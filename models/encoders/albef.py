@@ -193,6 +193,7 @@ class AlbefBert(nn.Module):
         self.fusion_layer = int(arch["fusion_layer"])
         self.embeddings = _Embeddings(arch)
         self.encoder = _Encoder(arch)
+        self.apply(init_bert_weights)
 
     def text(self, ids: Tensor, mask: Tensor) -> Tensor:
         """Text-only states ``[B, L, H]`` (ALBEF ``mode='text'``)."""
@@ -214,6 +215,22 @@ class AlbefBert(nn.Module):
         return self.fusion(self.text(ids, mask), mask, image, image_mask)
 
 
+def init_bert_weights(module: nn.Module) -> None:
+    """BERT's random initialisation (``initializer_range`` 0.02, zero biases, unit norms), as
+    ``transformers`` gives a BERT built from its config: PyTorch's defaults (unit-variance
+    embeddings, Kaiming-uniform projections) train the random tiny model far more slowly."""
+    if isinstance(module, (nn.Linear, nn.Embedding)):
+        nn.init.normal_(module.weight, std=0.02)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+        if isinstance(module, nn.Embedding) and module.padding_idx is not None:
+            with torch.no_grad():
+                module.weight[module.padding_idx].zero_()
+    elif isinstance(module, nn.LayerNorm):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)
+
+
 class MLMHead(nn.Module):
     """``cls.predictions``: dense + GELU + LayerNorm, then the (tied) word embeddings + bias."""
 
@@ -224,6 +241,7 @@ class MLMHead(nn.Module):
         self.transform.dense = nn.Linear(hidden, hidden)
         self.transform.LayerNorm = nn.LayerNorm(hidden, eps=float(arch["layer_norm_eps"]))
         self.bias = nn.Parameter(torch.zeros(int(arch["vocab_size"])))
+        self.apply(init_bert_weights)
 
     def forward(self, states: Tensor, word_embeddings: Tensor) -> Tensor:
         x = self.transform.LayerNorm(F.gelu(self.transform.dense(states)))

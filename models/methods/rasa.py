@@ -34,7 +34,8 @@ on the fused pair (:mod:`models.two_stage`).
 Where we differ from the code (``docs/fidelity.md``): one augmented view feeds both the
 online and the momentum image encoder (the code draws a second flip for the momentum one);
 the weak positive is a caption of *another* image of the person (the code may draw the same
-caption, then labels it unreplaced); ``alpha`` is constant (the code ramps it over epoch 0);
+caption, then labels it unreplaced); ``alpha`` is 0 for the first epoch, then constant (the
+code ramps it linearly over its first epoch's steps);
 the MLM distillation term takes the log-softmax over the vocabulary (the code's
 ``F.log_softmax(..., dim=1)`` normalises over positions); queues are filled on each process
 from its own batch (the code gathers every process's keys).
@@ -101,6 +102,9 @@ class RaSaConfig(ModelConfig):
         max_words: word pieces per caption, ``[CLS]``/``[SEP]`` included (50).
         embed_dim: joint space (256); temperature: initial learnable temperature (0.07).
         queue_size (65,536), momentum (0.995), alpha (0.4): ALBEF's momentum distillation.
+        alpha_warmup: no distillation during the first epoch (the code's ``warm_up`` ramps
+            alpha from 0 over its first epoch; the model does not see the step, see
+            :meth:`RaSa.set_epoch`).
         mlm_probability (0.15), mrtd_mask_probability (0.3), weak_pos_probability (0.1).
         cl_weight, pitm_weight, mlm_weight, prd_weight, mrtd_weight: 0.5, 1, 1, 0.5, 0.5.
         rerank_k: candidates the ITM re-scores per query (``k_test`` 128); 0: cosine only.
@@ -118,6 +122,7 @@ class RaSaConfig(ModelConfig):
     queue_size: int = 65536
     momentum: float = 0.995
     alpha: float = 0.4
+    alpha_warmup: bool = True
     mlm_probability: float = 0.15
     mrtd_mask_probability: float = 0.3
     weak_pos_probability: float = 0.1
@@ -304,6 +309,18 @@ class RaSa(AlbefRetrievalBase):
     def image_states(self, pixels: Tensor) -> Tensor:
         return self.visual_encoder.forward_features(pixels)
 
+    def set_epoch(self, epoch: int) -> None:
+        """The trainer's epoch hook (1-based): distillation starts after the first epoch when
+        ``alpha_warmup`` (the momentum model is as untrained as the online one before)."""
+        self.epoch = int(epoch)
+
+    @property
+    def current_alpha(self) -> float:
+        """``alpha`` of the momentum distillation at this epoch."""
+        if self.config.alpha_warmup and getattr(self, "epoch", 1) <= 1:
+            return 0.0
+        return float(self.config.alpha)
+
     @torch.no_grad()
     def _enqueue(self, image_feat: Tensor, text_feat: Tensor, idx: Tensor) -> None:
         size, n = self.image_queue.shape[1], image_feat.shape[0]
@@ -348,6 +365,7 @@ class RaSa(AlbefRetrievalBase):
     # ------------------------------------------------------------------ training
     def forward(self, batch: dict[str, Any]) -> dict[str, Tensor]:
         cfg = self.config
+        alpha = self.current_alpha
         images, own, pids = batch["images"], batch["tokens"], batch["pids"].view(-1, 1)
         pad, bs = self.text_encoder.special_ids["pad"], images.shape[0]
         replace = torch.zeros(bs, dtype=torch.long, device=images.device)
@@ -381,8 +399,8 @@ class RaSa(AlbefRetrievalBase):
             text_m = self.text_encoder_m.bert.text(text2, mask2)
             text_feat_m = F.normalize(self.text_proj_m(text_m[:, 0]), dim=-1)
             text_all = torch.cat([text_feat_m.t(), self.text_queue.clone()], dim=1)
-            targets = [cfg.alpha * F.softmax(m @ other / self.temp, dim=1)
-                       + (1 - cfg.alpha) * sim_targets
+            targets = [alpha * F.softmax(m @ other / self.temp, dim=1)
+                       + (1 - alpha) * sim_targets
                        for m, other in ((image_feat_m, text_all), (text_feat_m, image_all),
                                         (image_feat_m, image_all), (text_feat_m, text_all))]
         sims = [image_feat @ text_all / self.temp, text_feat @ image_all / self.temp,
@@ -424,7 +442,7 @@ class RaSa(AlbefRetrievalBase):
         if picked.any():
             ce = F.cross_entropy(logits[picked], labels[picked])
             distill = -(F.log_softmax(logits[picked], dim=-1) * soft[picked]).sum(-1).mean()
-            loss_mlm = (1 - cfg.alpha) * ce + cfg.alpha * distill
+            loss_mlm = (1 - alpha) * ce + alpha * distill
         else:
             loss_mlm = logits.sum() * 0.0
         with torch.no_grad():

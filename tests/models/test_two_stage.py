@@ -108,3 +108,14 @@ def test_rasa_trains_every_head_and_fills_its_queues_with_weak_captions() -> Non
         assert head.weight.grad is not None and head.weight.grad.abs().sum() > 0
     assert all(p.grad is None for p in model.visual_encoder_m.parameters())
     assert int(model.queue_ptr) == 4 and model.idx_queue[0, :4].tolist() == [0, 1, 0, 2]
+
+
+def test_rasa_distils_from_the_momentum_model_after_the_first_epoch() -> None:
+    model = build_model("rasa", **tiny_options("rasa"))
+    model.set_epoch(1)
+    assert model.current_alpha == 0.0
+    model.set_epoch(2)
+    assert model.current_alpha == model.config.alpha == 0.4
+    model = build_model("rasa", **{**tiny_options("rasa"), "alpha_warmup": False})
+    model.set_epoch(1)
+    assert model.current_alpha == 0.4
