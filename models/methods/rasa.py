@@ -277,7 +277,8 @@ class RaSa(AlbefRetrievalBase):
         config.image_size = tuple(self.image_size)  # type: ignore[assignment]
 
     def _momentum_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
-        return [(self.visual_encoder, self.visual_encoder_m), (self.vision_proj, self.vision_proj_m),
+        return [(self.visual_encoder, self.visual_encoder_m),
+                (self.vision_proj, self.vision_proj_m),
                 (self.text_encoder, self.text_encoder_m), (self.text_proj, self.text_proj_m)]
 
     @torch.no_grad()
