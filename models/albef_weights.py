@@ -94,6 +94,20 @@ def resize_pos_embed(pos_embed: Tensor, grid: tuple[int, int]) -> Tensor:
 _NEW_IN_RASA = ("prd_head.", "mrtd_head.", "idx_queue", "queue_ptr", "image_queue", "text_queue")
 
 
+def require_albef_file(path: str | Path) -> None:
+    """Refuse, in one line naming what to get, an ALBEF file that is not there."""
+    if not Path(path).expanduser().is_file():
+        raise ModelError(f"ALBEF weights file not found: {path} ({ALBEF_HINT})")
+
+
+def require_release_file(path: str | Path, release: str) -> None:
+    """Refuse, in one line, a release checkpoint that is not there."""
+    if not Path(path).expanduser().is_file():
+        raise ModelError(f"{release} weights file not found: {path} (a local checkpoint in "
+                         f"{release}'s layout, linked from its README; see "
+                         "docs/released-models.md)")
+
+
 def load_albef_pretrained(model: nn.Module, path: str | Path) -> None:
     """Load ALBEF's pre-trained checkpoint into a RaSa model (position embeddings resized to
     its grid, as the code does); RaSa's new heads keep their initialisation and the queues

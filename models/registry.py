@@ -304,6 +304,11 @@ def describe_architecture(config: ModelConfig) -> dict[str, Any]:
     """What a config builds, from the configs alone: image size, patch grid, feature width,
     word cap. Empty for backbones that are not open_clip CLIPs."""
     from models.methods.clip_model import clip_architecture
+    if config.family in ("rasa", "aptm"):  # not open_clip: ALBEF-style two-stage rankers
+        return {"backbone": config.backbone, "image_size": config.image_size,
+                "feature_dim": getattr(config, "embed_dim", None),
+                "max_words": getattr(config, "max_words", None),
+                "rerank_k": getattr(config, "rerank_k", None)}
 
     arch = clip_architecture(config.backbone, config.image_size)
     if not arch:

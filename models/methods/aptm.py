@@ -143,6 +143,10 @@ class APTM(AlbefRetrievalBase):
 
     def __init__(self, config: APTMConfig) -> None:
         super().__init__(config)
+        if config.pretrained:
+            from models.albef_weights import require_release_file
+
+            require_release_file(config.pretrained, "APTM")
         if config.backbone not in SWIN_ARCHITECTURES:
             raise ModelError(f"unknown backbone '{config.backbone}' for aptm; valid: "
                              f"{', '.join(SWIN_ARCHITECTURES)}")

@@ -233,6 +233,10 @@ class RaSa(AlbefRetrievalBase):
 
     def __init__(self, config: RaSaConfig) -> None:
         super().__init__(config)
+        if config.pretrained:  # before anything is built or fetched: the file users must get
+            from models.albef_weights import require_albef_file
+
+            require_albef_file(config.pretrained)
         if config.backbone not in VIT_ARCHITECTURES:
             raise ModelError(f"unknown backbone '{config.backbone}' for rasa; valid: "
                              f"{', '.join(VIT_ARCHITECTURES)}")

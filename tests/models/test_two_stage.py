@@ -119,3 +119,29 @@ def test_rasa_distils_from_the_momentum_model_after_the_first_epoch() -> None:
     model = build_model("rasa", **{**tiny_options("rasa"), "alpha_warmup": False})
     model.set_epoch(1)
     assert model.current_alpha == 0.4
+
+
+def test_albef_initialisation_loads_a_pretraining_file_and_names_a_missing_one(tmp_path) -> None:
+    """RaSa starts from ALBEF's checkpoint: its keys (queues of another size, tied MLM decoder,
+    a 4x4 position grid resized to the model's) load; a missing file is one line naming it."""
+    import pytest
+
+    from models.errors import ModelError
+
+    torch.manual_seed(0)
+    albef = build_model("rasa", **{**tiny_options("rasa"), "image_size": (64, 64)})
+    state = {k: v for k, v in albef.state_dict().items()
+             if not k.startswith(("prd_head", "mrtd_head", "idx_queue")) and "vocab" not in k}
+    state["image_queue"] = torch.randn(32, 7)
+    state["text_encoder.cls.predictions.decoder.weight"] = \
+        state["text_encoder.bert.embeddings.word_embeddings.weight"]
+    path = tmp_path / "ALBEF.pth"
+    torch.save({"model": state, "epoch": 29}, path)
+    model = build_model("rasa", **{**tiny_options("rasa"), "image_size": (32, 32),
+                                   "pretrained": str(path)})
+    assert torch.equal(model.itm_head.weight, albef.itm_head.weight)
+    assert torch.equal(model.text_encoder_m.bert.embeddings.word_embeddings.weight,
+                       albef.text_encoder.bert.embeddings.word_embeddings.weight)
+    assert model.visual_encoder.pos_embed.shape[1] == 1 + 4
+    with pytest.raises(ModelError, match="ALBEF weights file not found: .*ALBEF.pth"):
+        build_model("rasa", **{**tiny_options("rasa"), "pretrained": str(tmp_path / "none")})
