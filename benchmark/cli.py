@@ -457,23 +457,30 @@ def report_cmd(runs, out, robustness, queries, topk, device) -> None:
 
 @main.command("import")
 @click.argument("checkpoint", type=click.Path(path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["irra", "rde", "tbps-clip", "openai"]),
+@click.option("--format", "fmt",
+              type=click.Choice(["irra", "rde", "tbps-clip", "openai", "rasa", "aptm"]),
               required=True, help="The release the file comes from.")
 @click.option("--out", type=click.Path(path_type=Path), required=True,
               help="The run folder to create (e.g. runs/Occluded-CUHK-PEDES/irra-released).")
 @click.option("--dataset", default=None, metavar="NAME=ROOT",
               help="Evaluate on this dataset's test split (writes metrics.json for bench table).")
-@click.option("--backbone", default="ViT-B-16", show_default=True,
-              help="Backbone preset the checkpoint was trained with.")
+@click.option("--backbone", default=None,
+              help="Backbone preset the checkpoint was trained with (default: the release's: "
+                   "ViT-B-16; APTM swin-base).")
 @click.option("--image-size", default=None, metavar="HxW",
-              help="Input size (default: the release's: 384x128; TBPS-CLIP 224x224).")
+              help="Input size (default: the release's: 384x128; TBPS-CLIP 224x224; RaSa "
+                   "384x384).")
+@click.option("--bert", default=None, metavar="FOLDER",
+              help="rasa/aptm: where bert-base-uncased's vocab.txt is (a folder or Hub name; "
+                   "default bert-base-uncased, tiny for --backbone tiny).")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--batch-size", type=int, default=128, show_default=True)
 @click.option("--quiet", is_flag=True)
 @user_errors
-def import_cmd(checkpoint, fmt, out, dataset, backbone, image_size, device, batch_size,
+def import_cmd(checkpoint, fmt, out, dataset, backbone, image_size, bert, device, batch_size,
                quiet) -> None:
-    """Import a released checkpoint (IRRA, RDE, TBPS-CLIP, OpenAI CLIP) as a run folder.
+    """Import a released checkpoint (IRRA, RDE, TBPS-CLIP, RaSa, APTM, OpenAI CLIP) as a run
+    folder.
 
     The file is read weights-only (a file that needs arbitrary unpickling is refused), its keys
     are mapped onto our model (a key or shape that does not fit is refused, naming it), and the
@@ -500,7 +507,7 @@ def import_cmd(checkpoint, fmt, out, dataset, backbone, image_size, device, batc
         raise ToreidError("--dataset: give one NAME=ROOT")
     record = import_checkpoint(fmt, checkpoint, out, dataset=pairs[0], backbone=backbone,
                                image_size=size, device=device, batch_size=batch_size,
-                               progress=not quiet)
+                               progress=not quiet, bert=bert)
     click.echo(f"imported {checkpoint} ({fmt}) into {out}")
     if record is None:
         click.echo("no --dataset: evaluate with bench eval --run OUT --dataset ROOT")

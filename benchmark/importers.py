@@ -1,4 +1,4 @@
-"""Import released checkpoints of IRRA, RDE, TBPS-CLIP and OpenAI CLIP as run folders.
+"""Import released checkpoints of IRRA, RDE, TBPS-CLIP, RaSa, APTM and OpenAI CLIP as run folders.
 
 ``bench import --format FORMAT FILE --out RUN_DIR [--dataset NAME=ROOT]`` reads the release's
 file weights-only, renames its keys onto our model (:data:`FORMATS`), refuses a file whose
@@ -22,6 +22,15 @@ The releases' layouts (read in their public code; nothing of it is used here):
   "config"}`` where ``config`` is an ``easydict.EasyDict``; the image tower under ``visual.``,
   the text tower under ``encode_text.``, ``logit_scale``, ``simclr_mlp``; 224x224.
 * ``openai``: OpenAI's CLIP file (a TorchScript archive, or its state dict), as zero-shot CLIP.
+* ``rasa`` (Flame-Chasers/RaSa ``checkpoint_best.pth``): ``{"model", "optimizer",
+  "lr_scheduler", "config", "epoch", ...}``; ALBEF's modules under the names our RaSa keeps
+  (``visual_encoder``, ``text_encoder.bert``/``.cls``, projections, ``itm_head``,
+  ``prd_head``, ``mrtd_head``, the momentum copies, queues); 384x384.
+* ``aptm`` (Shuyu-XJTU/APTM fine-tuned ``checkpoint_best.pth``): ``{"model": ...}`` or the
+  bare dict; Microsoft's Swin-B under ``vision_encoder.``, ``text_encoder.bert``, projections,
+  ``temp``, the MLP ``itm_head``; 384x128. Key mapping: :mod:`models.albef_weights`.
+  Neither release stores its WordPiece vocabulary: it is bert-base-uncased's (``--bert``
+  names a folder holding its ``vocab.txt``; ``tiny`` for the tiny test configurations).
 
 Safety: every pickle is read with ``torch.load(weights_only=True)``, so a file that would need
 arbitrary unpickling is refused before any of its code runs. The one foreign class a release
@@ -45,6 +54,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from models.albef_weights import our_key_to_release, release_key_to_ours
 from models.encoders.weights_file import is_torchscript_archive, read_torchscript_state_dict
 from toreid.errors import ToreidError
 
@@ -74,6 +84,7 @@ class Format:
     description: str
     image_size: tuple[int, int]
     rename: Callable[[str], str | None]  # release key -> our key (None: drop it)
+    backbone: str = "ViT-B-16"  # the release's (``--backbone`` default)
 
 
 def _rename_clip(key: str, prefix: str) -> str | None:
@@ -139,7 +150,14 @@ FORMATS: dict[str, Format] = {
                         rename_tbps),
     "openai": Format("clip-zeroshot", "OpenAI CLIP (ViT-B-16.pt), as zero-shot CLIP",
                      (384, 128), rename_openai),
+    "rasa": Format("rasa", "RaSa (IJCAI 2023) checkpoint_best.pth", (384, 384),
+                   release_key_to_ours),
+    "aptm": Format("aptm", "APTM (ACM MM 2023) fine-tuned checkpoint", (384, 128),
+                   release_key_to_ours, backbone="swin-base"),
 }
+
+#: the releases of cross-encoder rankers (ALBEF family): their vocabulary is bert-base-uncased's
+ALBEF_FORMATS = ("rasa", "aptm")
 
 
 def list_formats() -> list[str]:
@@ -186,6 +204,10 @@ def read_checkpoint(path: Path, fmt: str) -> dict[str, Tensor]:
 # Keys of our models that a release may lack, kept at our initialisation: CLIP's logit scale
 # (IRRA and RDE use a fixed temperature and do not store it).
 _OPTIONAL_KEYS = ("backbone.clip.logit_scale",)
+# ... and of the ALBEF family: the WordPiece vocabulary (from ``bert``, the releases keep it in
+# a separate vocab.txt) and the MLM head (a release fine-tuned without MLM has none)
+_OPTIONAL_ALBEF = ("text_encoder.vocab_bytes", "text_encoder_m.vocab_bytes",
+                   "text_encoder.cls.")
 
 
 def _first_line(error: BaseException) -> str:
@@ -207,9 +229,18 @@ def _map_keys(state: dict[str, Tensor], fmt: str, path: Path) -> dict[str, Tenso
     return mapped
 
 
-def _build_options(fmt: str, mapped: dict[str, Tensor]) -> dict[str, Any]:
+def _build_options(fmt: str, mapped: dict[str, Tensor], backbone: str,
+                   bert: str | None) -> dict[str, Any]:
     """Architecture choices the release's tensors decide (classes, TSE width, SS head)."""
-    options: dict[str, Any] = {"quick_gelu": True}  # every release here is OpenAI-CLIP based
+    if fmt in ALBEF_FORMATS:  # vocabulary: the tiny built-in one, or bert-base-uncased's
+        options: dict[str, Any] = {"bert": bert or ("tiny" if backbone == "tiny"
+                                                    else "bert-base-uncased")}
+        if "vision_proj.weight" in mapped:
+            options["embed_dim"] = int(mapped["vision_proj.weight"].shape[0])
+        if "image_queue" in mapped:
+            options["queue_size"] = int(mapped["image_queue"].shape[1])
+        return options
+    options = {"quick_gelu": True}  # every other release here is OpenAI-CLIP based
     if fmt in ("irra", "rde"):  # their eval transform: T.Resize((h, w)), PIL bilinear
         options["image_interpolation"] = "bilinear"
     if fmt == "irra" and "classifier.weight" in mapped:
@@ -224,8 +255,9 @@ def _build_options(fmt: str, mapped: dict[str, Tensor]) -> dict[str, Any]:
     return options
 
 
-def build_imported_model(fmt: str, path: Path, *, backbone: str = "ViT-B-16",
-                         image_size: tuple[int, int] | None = None) -> torch.nn.Module:
+def build_imported_model(fmt: str, path: Path, *, backbone: str | None = None,
+                         image_size: tuple[int, int] | None = None,
+                         bert: str | None = None) -> torch.nn.Module:
     """Read ``path`` in the ``fmt`` layout and return our model holding its weights.
 
     Raises a one-line :class:`ToreidError` naming the first key that does not fit (unexpected,
@@ -237,12 +269,13 @@ def build_imported_model(fmt: str, path: Path, *, backbone: str = "ViT-B-16",
     if fmt not in FORMATS:
         raise ToreidError(f"unknown checkpoint format {fmt!r} (valid: {', '.join(FORMATS)})")
     spec = FORMATS[fmt]
+    backbone = backbone or spec.backbone
     mapped = _map_keys(read_checkpoint(path, fmt), fmt, path)
-    if image_size is None and backbone == "ViT-B-16":
+    if image_size is None and backbone == spec.backbone:
         image_size = spec.image_size
     try:
         model = build_model(spec.model, backbone=backbone, image_size=image_size,
-                            **_build_options(fmt, mapped))
+                            **_build_options(fmt, mapped, backbone, bert))
     except ModelError as error:
         raise ToreidError(f"{path}: cannot build a {spec.model} model for it "
                           f"({_first_line(error)})") from None
@@ -258,7 +291,9 @@ def build_imported_model(fmt: str, path: Path, *, backbone: str = "ViT-B-16",
                               f"{tuple(value.shape)}, the {fmt} model with backbone {backbone} "
                               f"at {model.image_size[0]}x{model.image_size[1]} expects "
                               f"{tuple(expected[key].shape)} (first mismatch)")
-    missing = [k for k in expected if k not in mapped and k not in _OPTIONAL_KEYS]
+    optional = _OPTIONAL_ALBEF if fmt in ALBEF_FORMATS else ()
+    missing = [k for k in expected if k not in mapped and k not in _OPTIONAL_KEYS
+               and not (optional and k.startswith(optional))]
     if missing:
         raise ToreidError(f"{path}: key '{_release_key(missing[0], fmt)}' is missing "
                           f"({len(missing)} missing in all; first mismatch)")
@@ -268,6 +303,8 @@ def build_imported_model(fmt: str, path: Path, *, backbone: str = "ViT-B-16",
 
 def _release_key(ours: str, fmt: str) -> str:
     """The release's name of our key, for error messages (best effort)."""
+    if fmt in ALBEF_FORMATS:
+        return our_key_to_release(ours)
     if fmt == "openai" and ours.startswith("backbone.clip."):
         return ours[len("backbone.clip."):]
     if fmt in ("irra", "rde") and ours.startswith("backbone.clip."):
@@ -310,8 +347,9 @@ def _resize_openai_pos_embed(mapped: dict[str, Tensor], model: torch.nn.Module,
 
 def import_checkpoint(
     fmt: str, path: Path, out: Path, *, dataset: tuple[str, Path] | None = None,
-    backbone: str = "ViT-B-16", image_size: tuple[int, int] | None = None,
+    backbone: str | None = None, image_size: tuple[int, int] | None = None,
     device: str = "auto", batch_size: int = 128, progress: bool = False,
+    bert: str | None = None,
 ) -> dict[str, Any] | None:
     """Import ``path`` into the run folder ``out``; evaluate on ``dataset`` when given.
 
@@ -321,7 +359,7 @@ def import_checkpoint(
 
     path, out = Path(path), Path(out)
     refuse_existing(out)
-    model = build_imported_model(fmt, path, backbone=backbone, image_size=image_size)
+    model = build_imported_model(fmt, path, backbone=backbone, image_size=image_size, bert=bert)
     digest = sha256_of(path)
     source = {"format": fmt, "file": str(path.resolve()), "sha256": digest,
               "size_bytes": path.stat().st_size,

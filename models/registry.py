@@ -29,6 +29,9 @@ Variants are configurations of a few families, never copies of code:
 * ``tbps`` (RN50 + BERT, momentum contrast with queues).
 * ``cfine`` (CLIP image + BERT, :mod:`models.methods.cfine`) and ``lgur`` (DeiT + BERT,
   :mod:`models.methods.lgur`).
+* ``rasa`` (ALBEF: ViT-B/16 + BERT with fusion layers) and ``aptm`` (Swin-B + the same BERT):
+  two-stage rankers, contrastive top-k re-scored by image-text matching
+  (:mod:`models.two_stage`).
 
 Any config field can be overridden: ``build_model("mgcc", fusion="max-mean", rho_image=0.3)``.
 """
@@ -43,6 +46,7 @@ from typing import Any
 from models.base import ModelConfig, RetrievalModel
 from models.encoders.vocabulary import TINY_WORDS, Vocabulary
 from models.errors import ModelError
+from models.methods.aptm import APTM, APTMConfig
 from models.methods.baseline import MultiGranularity, MultiGranularityConfig
 from models.methods.cfine import CFine, CFineConfig
 from models.methods.clip import CLIPBaseline, CLIPConfig
@@ -53,6 +57,7 @@ from models.methods.lgur import LGUR, LGURConfig
 from models.methods.mgcc import FUSIONS, MGCC, MGCC_PAPER_RATIOS, MGCCConfig, table3_variants
 from models.methods.mgcc_release import MGCCRelease, MGCCReleaseConfig
 from models.methods.nafs import NAFS, NAFSConfig
+from models.methods.rasa import RaSa, RaSaConfig
 from models.methods.rde import RDE, RDEConfig
 from models.methods.saf import SAF, SAFConfig
 from models.methods.ssan import SSAN, SSANConfig
@@ -116,6 +121,12 @@ FAMILIES: dict[str, Family] = {
                                       "heads": 2, "dga_head_dim": 16, "dga_mlp_dim": 32,
                                       "pgu_head_dim": 16, "pgu_mlp_dim": 32,
                                       "dictionary_size": 16, "num_parts": 2, "part_dim": 32}),
+    # ALBEF's split BERT (2 text + 2 fusion layers, width 64) on a tiny ViT, 32-d joint space
+    "rasa": Family(RaSaConfig, RaSa, {"backbone": "tiny", "bert": "tiny", "embed_dim": 32,
+                                      "queue_size": 32, "rerank_k": 2, "max_words": 32}),
+    # a two-stage tiny Swin (16x8 then 8x4 at 64x32) + the same tiny ALBEF BERT
+    "aptm": Family(APTMConfig, APTM, {"backbone": "tiny", "bert": "tiny", "embed_dim": 32,
+                                      "rerank_k": 2, "max_words": 32}),
 }
 
 #: Values of fields added after runs were recorded, for configs that predate them: an ``mgcc``
@@ -198,6 +209,14 @@ def _entries() -> dict[str, ModelEntry]:
     entries["lgur"] = ModelEntry(
         "lgur", "LGUR (M): DeiT-S + frozen BERT / Bi-LSTM, shared dictionary (DGA) + shared "
                 "prototypes (PGU), ranked by the dictionary branch (Shao et al., ACM MM 2022)")
+    entries["rasa"] = ModelEntry(
+        "rasa", "RaSa: ALBEF (ViT-B/16 + BERT with cross-attention fusion), momentum contrast, "
+                "p-ITM + positive relation detection, MLM + replaced-token detection; cosine "
+                "top-128 re-scored by ITM (Bai et al., IJCAI 2023)")
+    entries["aptm"] = ModelEntry(
+        "aptm", "APTM: Swin-B + ALBEF-style BERT (text + fusion layers), cosine top-128 "
+                "re-scored by ITM + 0.002 cosine; for its released checkpoints (Yang et al., "
+                "ACM MM 2023)")
     return entries
 
 
@@ -285,6 +304,11 @@ def describe_architecture(config: ModelConfig) -> dict[str, Any]:
     """What a config builds, from the configs alone: image size, patch grid, feature width,
     word cap. Empty for backbones that are not open_clip CLIPs."""
     from models.methods.clip_model import clip_architecture
+    if config.family in ("rasa", "aptm"):  # not open_clip: ALBEF-style two-stage rankers
+        return {"backbone": config.backbone, "image_size": config.image_size,
+                "feature_dim": getattr(config, "embed_dim", None),
+                "max_words": getattr(config, "max_words", None),
+                "rerank_k": getattr(config, "rerank_k", None)}
 
     arch = clip_architecture(config.backbone, config.image_size)
     if not arch:

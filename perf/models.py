@@ -30,6 +30,7 @@ _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(_HERE.parent))
 
+from models.encoders.albef import ALBEF_BERT_ARCHITECTURE  # noqa: E402
 from models.encoders.bert import BERT_BASE_ARCHITECTURE  # noqa: E402
 
 CAPTIONS = [
@@ -88,6 +89,13 @@ CONFIGS: list[tuple[str, str, dict]] = [
     # LGUR: DeiT-Small (random, 24x8 patches, read before its last block) + a frozen random
     # BERT-base under the Bi-LSTM, ranked by the dictionary branch (the release's settings)
     ("lgur", "lgur", {"bert": "tiny", "bert_architecture": BERT_BASE_ARCHITECTURE}),
+    # RaSa: ALBEF's ViT-B/16 at 384x384 + the split BERT-base (built-in vocabulary), momentum
+    # copies and 65,536-entry queues; evaluation re-scores each query's top 128 by ITM
+    ("rasa", "rasa", {"bert": "tiny", "bert_architecture": {**ALBEF_BERT_ARCHITECTURE,
+                                                            "vocab_size": 30522}}),
+    # APTM: Swin-B at 384x128 + the split BERT-base (cross-attention keys 1024-wide), top 128
+    ("aptm", "aptm", {"bert": "tiny", "bert_architecture": {**ALBEF_BERT_ARCHITECTURE,
+                                                            "encoder_width": 1024}}),
 ]
 
 # Paper Table 4: (T ms/query, M GB) without selection -> with the dataset's ratios.
