@@ -397,10 +397,12 @@ def query_cmd(text, run_path, dataset_root, split, topk, out, device) -> None:
 @click.option("--device", default="auto", show_default=True)
 @click.option("--batch-size", type=int, default=128, show_default=True)
 @click.option("--query-chunk", type=int, default=512, show_default=True)
+@click.option("--allow-generated-source", is_flag=True,
+              help="Accept an ogor-generated (already occluded) --source and occlude it again.")
 @click.option("--quiet", is_flag=True)
 @user_errors
 def robustness_cmd(runs, source, ratios, seeds, protocol, oil, split, fraction_bins, out, device,
-                   batch_size, query_chunk, quiet) -> None:
+                   batch_size, query_chunk, allow_generated_source, quiet) -> None:
     """Evaluate runs on occluded versions of a clean split: a ratio sweep over generation
     seeds (mean ± std), and per position set, class and occluded-fraction bin.
 
@@ -420,7 +422,7 @@ def robustness_cmd(runs, source, ratios, seeds, protocol, oil, split, fraction_b
         fraction_edges=tuple(_float_list(fraction_bins, "--fraction-bins")),
         batch_size=batch_size, query_chunk=query_chunk)
     record = evaluate_robustness(list(runs), source, config, device=device, progress=not quiet,
-                                 log=click.echo)
+                                 allow_generated_source=allow_generated_source, log=click.echo)
     out = out or Path(runs[0]) / "robustness"
     for path in write_outputs(record, out):
         click.echo(f"wrote {path}")
