@@ -146,6 +146,7 @@ def run_cmd(models_, datasets, seeds, preset, epochs, batch_size, lr, optimizer,
     names = expand_model_names([m.strip() for m in models_.split(",") if m.strip()],
                                list_models())
     runner.check_models(names)
+    model_opts = _parse_model_opts(model_opt)
     crossings = _crossing_pairs(datasets, train_dataset, eval_datasets)
     if crossings:
         datasets = train_dataset
@@ -160,8 +161,10 @@ def run_cmd(models_, datasets, seeds, preset, epochs, batch_size, lr, optimizer,
         "warmup_epochs": warmup_epochs, "grad_clip": grad_clip, "select_metric": select_metric,
         "eval_every": eval_every, "device": device, "amp": amp_dtype or amp, "workers": workers,
         "i2t": i2t, "backbone": backbone, "pretrained": pretrained, "select_on": select_on,
-        "icfg_split": icfg_split, **_parse_model_opts(model_opt),
+        "icfg_split": icfg_split, **model_opts,
     }
+    runner.validate_runs(names, preset or ("tiny" if datasets is None else "paper"), overrides,
+                         model_opts)
     if dry_run:
         import json
 
@@ -223,9 +226,9 @@ def _crossing_pairs(datasets: str | None, train: str | None,
         raise ToreidError("--train-dataset replaces --datasets: give one or the other")
     if train is None or evals is None:
         raise ToreidError("--train-dataset and --eval-datasets go together")
-    if len(runner.parse_datasets(train)) != 1:
+    if len(runner.parse_datasets(train, "--train-dataset")) != 1:
         raise ToreidError("--train-dataset: give exactly one NAME=ROOT")
-    return runner.parse_datasets(evals)
+    return runner.parse_datasets(evals, "--eval-datasets")
 
 
 @main.command("eval")
