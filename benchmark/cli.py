@@ -146,6 +146,7 @@ def run_cmd(models_, datasets, seeds, preset, epochs, batch_size, lr, optimizer,
     names = expand_model_names([m.strip() for m in models_.split(",") if m.strip()],
                                list_models())
     runner.check_models(names)
+    model_opts = _parse_model_opts(model_opt)
     crossings = _crossing_pairs(datasets, train_dataset, eval_datasets)
     if crossings:
         datasets = train_dataset
@@ -160,8 +161,10 @@ def run_cmd(models_, datasets, seeds, preset, epochs, batch_size, lr, optimizer,
         "warmup_epochs": warmup_epochs, "grad_clip": grad_clip, "select_metric": select_metric,
         "eval_every": eval_every, "device": device, "amp": amp_dtype or amp, "workers": workers,
         "i2t": i2t, "backbone": backbone, "pretrained": pretrained, "select_on": select_on,
-        "icfg_split": icfg_split, **_parse_model_opts(model_opt),
+        "icfg_split": icfg_split, **model_opts,
     }
+    runner.validate_runs(names, preset or ("tiny" if datasets is None else "paper"), overrides,
+                         model_opts)
     if dry_run:
         import json
 
@@ -223,9 +226,9 @@ def _crossing_pairs(datasets: str | None, train: str | None,
         raise ToreidError("--train-dataset replaces --datasets: give one or the other")
     if train is None or evals is None:
         raise ToreidError("--train-dataset and --eval-datasets go together")
-    if len(runner.parse_datasets(train)) != 1:
+    if len(runner.parse_datasets(train, "--train-dataset")) != 1:
         raise ToreidError("--train-dataset: give exactly one NAME=ROOT")
-    return runner.parse_datasets(evals)
+    return runner.parse_datasets(evals, "--eval-datasets")
 
 
 @main.command("eval")
@@ -397,10 +400,12 @@ def query_cmd(text, run_path, dataset_root, split, topk, out, device) -> None:
 @click.option("--device", default="auto", show_default=True)
 @click.option("--batch-size", type=int, default=128, show_default=True)
 @click.option("--query-chunk", type=int, default=512, show_default=True)
+@click.option("--allow-generated-source", is_flag=True,
+              help="Accept an ogor-generated (already occluded) --source and occlude it again.")
 @click.option("--quiet", is_flag=True)
 @user_errors
 def robustness_cmd(runs, source, ratios, seeds, protocol, oil, split, fraction_bins, out, device,
-                   batch_size, query_chunk, quiet) -> None:
+                   batch_size, query_chunk, allow_generated_source, quiet) -> None:
     """Evaluate runs on occluded versions of a clean split: a ratio sweep over generation
     seeds (mean ± std), and per position set, class and occluded-fraction bin.
 
@@ -420,7 +425,7 @@ def robustness_cmd(runs, source, ratios, seeds, protocol, oil, split, fraction_b
         fraction_edges=tuple(_float_list(fraction_bins, "--fraction-bins")),
         batch_size=batch_size, query_chunk=query_chunk)
     record = evaluate_robustness(list(runs), source, config, device=device, progress=not quiet,
-                                 log=click.echo)
+                                 allow_generated_source=allow_generated_source, log=click.echo)
     out = out or Path(runs[0]) / "robustness"
     for path in write_outputs(record, out):
         click.echo(f"wrote {path}")

@@ -19,10 +19,12 @@ for R@K, mAP, mINP and Rsum. ``M_whole`` itself equals the sweep's mean over see
 because every seed has the same ``Q`` queries. Each group also carries the std over seeds of
 its per-seed value (over the seeds where the group is not empty).
 
-Caching: the test split is copied once (images hard-linked where possible) into
-``<cache>/robustness/<format>-<split>-<sha12 of the source annotation>/source``, and each occluded
-version into a sibling folder named by the fingerprint of its recipe (source annotation sha256,
-split, protocol, ratio, seed, occlusion library fingerprint, ogor version). The cache is
+Caching: the test split is copied once into
+``<cache>/robustness/<format>-<split>-<content fingerprint>/source``, named by what it is derived
+from (the annotation's sha256 and every image's sha256: a clean dataset and its occluded version
+share an annotation file, never a cache entry) and re-checked against it before each use; each
+occluded version goes into a sibling folder named by the fingerprint of its recipe (that
+content, split, protocol, ratio, seed, occlusion library fingerprint, toolkit version). The cache is
 ``$TOREID_CACHE`` or ``~/.cache/toreid``; nothing is ever written inside the source.
 At ratio 0 no image is occluded and the copy holds the source's bytes in the source's order,
 so the ratio-0 point equals ``bench eval`` on the clean test split exactly (tested).
@@ -44,6 +46,10 @@ import numpy as np
 
 from benchmark.metrics import QueryStats, summarize
 from toreid.errors import ToreidError
+from toreid.io import sha256_file
+
+#: The record of what a cached split copy was derived from (checked before each use).
+CONTENT_NAME = "toreid-content.json"
 
 ROBUSTNESS_FORMAT = "toreid-robustness"
 ROBUSTNESS_VERSION = 1
@@ -112,18 +118,55 @@ def toolkit_version() -> str:
         return "unknown"
 
 
-def _link_or_copy(src: Path, dst: Path) -> None:
-    dst.parent.mkdir(parents=True, exist_ok=True)
+def split_content(dataset: Any, records: Sequence[Any]) -> dict[str, Any]:
+    """What a split copy is derived from: the annotation's sha256 and every image's sha256 in
+    record order. Two datasets with the same annotation and other pixels (a clean dataset and
+    its occluded version) differ here, so they can never share a cache entry."""
+    from ogor.datasets import annotation_sha256
+
+    images: dict[str, str] = {}
+    for record in records:
+        if record.image_path not in images:
+            images[record.image_path] = sha256_file(dataset.image_file(record))
+    return {"annotation_sha256": annotation_sha256(dataset.annotation_path),
+            "images": images}
+
+
+def refuse_generated_source(source: Path) -> None:
+    """An ``ogor``-generated dataset as ``--source`` would be occluded a second time."""
+    from ogor.generation import MANIFEST_NAME
+
+    manifest = Path(source) / MANIFEST_NAME
+    if manifest.is_file():
+        raise ToreidError(f"{manifest}: --source is an ogor-generated (occluded) dataset; "
+                          "the sweep would occlude it again. Give the clean source, or pass "
+                          "--allow-generated-source to sweep it anyway")
+
+
+def _cached_content_matches(done: Path, image_dir: str, content: dict[str, Any]) -> bool:
+    """Re-check a cached copy before use: its recorded content and its images' bytes."""
+    record = done / CONTENT_NAME
     try:
-        os.link(src, dst)
+        recorded = json.loads(record.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if recorded != content:
+        return False
+    try:
+        return all(sha256_file(done / image_dir / rel) == sha for rel, sha in content["images"].items())
     except OSError:
-        shutil.copy2(src, dst)
+        return False
 
 
 def split_copy(source: Path, split: str, cache: Path) -> Path:
     """A dataset root holding only ``split`` of ``source`` (same records, same order, same
-    bytes), built once in the cache and moved into place when complete."""
-    from ogor.datasets import annotation_sha256, base_format_name, get_format, read_dataset
+    bytes), built once in the cache and moved into place when complete.
+
+    The folder is named by the content it was derived from (annotation and every image's
+    sha256, :func:`split_content`), and the copy is re-checked against that content before each
+    use; a copy that no longer matches is rebuilt. Images are copied, never hard-linked, so an
+    edit of the source in place cannot change a cached copy behind its key."""
+    from ogor.datasets import base_format_name, get_format, read_dataset
 
     source = Path(source)
     if Path(cache).resolve().is_relative_to(source.resolve()):
@@ -135,22 +178,25 @@ def split_copy(source: Path, split: str, cache: Path) -> Path:
         present = ", ".join(dataset.splits_present()) or "none"
         raise ToreidError(f"{dataset.annotation_path}: dataset has no '{split}' split (splits "
                           f"present: {present})")
-    sha = annotation_sha256(dataset.annotation_path)
-    base = Path(cache) / "robustness" / f"{dataset.format.name}-{split}-{sha[:12]}"
+    content = split_content(dataset, records)
+    base = (Path(cache) / "robustness" /
+            f"{dataset.format.name}-{split}-{_fingerprint(content)[:16]}")
     done = base / "source"
+    if _cached_content_matches(done, dataset.format.image_dir, content):
+        return done
     # Every layout's subset is written as its dataset's base layout (a split-less or per-split
     # layout could not hold one split alone); a base layout keeps its own file name.
     out_format = get_format(base_format_name(dataset.format))
     name = (dataset.annotation_path.name if out_format is dataset.format
             else out_format.annotation_names[0])
-    if (done / name).is_file():  # written last: the copy is complete
-        return done
     partial = base / f"source.partial-{os.getpid()}"
     shutil.rmtree(partial, ignore_errors=True)
     for record in records:
-        _link_or_copy(dataset.image_file(record), partial / dataset.format.image_dir /
-                      record.image_path)
+        target = partial / dataset.format.image_dir / record.image_path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(dataset.image_file(record), target)
     out_format.write(records, partial, name)
+    (partial / CONTENT_NAME).write_text(json.dumps(content, sort_keys=True), encoding="utf-8")
     shutil.rmtree(done, ignore_errors=True)
     try:
         os.replace(partial, done)
@@ -162,12 +208,11 @@ def split_copy(source: Path, split: str, cache: Path) -> Path:
 def occluded_version(subset: Path, ratio: float, seed: int, config: SweepConfig,
                      library_fingerprint: str) -> Path:
     """The occluded version ``(ratio, seed)`` of ``subset``, generated once per recipe."""
-    from ogor.datasets import annotation_sha256, detect_format
     from ogor.generation import MANIFEST_NAME, generate_dataset
 
     recipe = {
-        "source_annotation_sha256": annotation_sha256(
-            detect_format(subset).annotation_path(subset)),
+        # the subset's folder name is its content fingerprint (annotation + every image)
+        "source_content": subset.parent.name,
         "split": config.split, "protocol": config.protocol, "ratio": float(ratio),
         "seed": int(seed), "library": library_fingerprint, "toreid": toolkit_version(),
     }
@@ -281,6 +326,7 @@ def evaluate_robustness(
     config: SweepConfig = SweepConfig(),
     *,
     cache: Path | None = None,
+    allow_generated_source: bool = False,
     device: str = "auto",
     progress: bool = False,
     log: Callable[[str], None] = print,
@@ -295,6 +341,8 @@ def evaluate_robustness(
     from ogor.library import OcclusionLibrary, default_library_path, load_taxonomy
 
     config.validate()
+    if not allow_generated_source:
+        refuse_generated_source(Path(source))
     cache = Path(cache) if cache is not None else cache_root()
     subset = split_copy(Path(source), config.split, cache)
     library = OcclusionLibrary.load(config.oil or default_library_path(), verify=False)

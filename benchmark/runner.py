@@ -79,8 +79,19 @@ def make_train_config(preset: str, model: str, seed: int, overrides: dict[str, A
     return TrainConfig(**train), options
 
 
-def parse_datasets(text: str) -> list[tuple[str, Path]]:
-    """``NAME=ROOT[,NAME=ROOT...]`` -> [(label, root)]; a bare ROOT is labelled by its name."""
+def check_label(label: str, option: str = "--datasets") -> str:
+    """A leaderboard label names a run folder (``<out>/<label>/...``): a name, never a path."""
+    if (not label or label in (".", "..") or "/" in label or "\\" in label or ".." in label
+            or Path(label).is_absolute()):
+        raise ToreidError(f"{option}: label {label!r} is not a plain name (no '/', '\\' or "
+                          "'..': it names a folder under --out)")
+    return label
+
+
+def parse_datasets(text: str, option: str = "--datasets") -> list[tuple[str, Path]]:
+    """``NAME=ROOT[,NAME=ROOT...]`` -> [(label, root)]; a bare ROOT is labelled by its name.
+
+    ``option`` is the command-line option the text came from, named in every error."""
     pairs = []
     for item in (part.strip() for part in text.split(",")):
         if not item:
@@ -89,19 +100,40 @@ def parse_datasets(text: str) -> list[tuple[str, Path]]:
         if not sep:
             name, root = Path(item).name, item
         if not name or not root:
-            raise ToreidError(f"--datasets: cannot parse {item!r} (expected NAME=ROOT)")
+            raise ToreidError(f"{option}: cannot parse {item!r} (expected NAME=ROOT)")
+        check_label(name, option)
         path = Path(root).expanduser()
         if not path.is_dir():
-            raise ToreidError(f"--datasets: dataset root {str(path)!r} of {name!r} is not a "
+            raise ToreidError(f"{option}: dataset root {str(path)!r} of {name!r} is not a "
                               "folder")
         pairs.append((name, path))
     labels = [p[0] for p in pairs]
     duplicates = sorted({n for n in labels if labels.count(n) > 1})
     if duplicates:
-        raise ToreidError(f"--datasets: label {duplicates[0]!r} given twice")
+        raise ToreidError(f"{option}: label {duplicates[0]!r} given twice")
     if not pairs:
-        raise ToreidError("--datasets: no dataset given")
+        raise ToreidError(f"{option}: no dataset given")
     return pairs
+
+
+def validate_runs(models: Sequence[str], preset: str, overrides: dict[str, Any],
+                  model_opts: dict[str, Any]) -> None:
+    """Resolve every (model, preset, overrides) as :func:`run_benchmark` will and check each
+    ``--model-opt`` value (``model_opts``) against the field it sets, before the first training step: a bad
+    ``--model-opt`` (unknown key, wrong type, out of range, a key the command sets itself) is
+    one line naming the option and the value, not a traceback after a run was written."""
+    from models.registry import check_model_options
+    from toreid.options import check_fields
+
+    check_models(models)
+    train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    check_fields("--model-opt", TrainConfig,
+                 {k: v for k, v in model_opts.items() if k in train_fields},
+                 reserved={"seed": "from --seeds"})
+    user = {k: v for k, v in model_opts.items() if k not in train_fields}
+    for model in models:
+        _, options = make_train_config(preset, model, 0, overrides)
+        check_model_options(model, options, user)
 
 
 def check_models(names: Sequence[str]) -> None:

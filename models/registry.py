@@ -300,6 +300,35 @@ def model_config(name: str, **overrides: Any) -> ModelConfig:
     return _make_config(entry.family, {**entry.defaults, **overrides, "name": name})
 
 
+#: Model options the harness sets itself (refused from the command line).
+RESERVED_OPTIONS: dict[str, str] = {
+    "num_classes": "the training split's number of identities",
+    "vocabulary": "fitted on the training captions",
+    "name": "the model name", "family": "the model name",
+}
+
+
+def check_model_options(name: str, options: dict[str, Any], user: dict[str, Any]) -> None:
+    """Check a run's model options before anything is built or trained.
+
+    ``user`` (the ``--model-opt`` values) is checked key by key against the model's config
+    fields (unknown key, type, range, a key the harness sets); then the whole resolved
+    ``options`` must make a config (a config's own checks, e.g. incompatible values, become
+    one line too)."""
+    from toreid.options import check_fields
+
+    if name not in MODELS:
+        raise ModelError(f"unknown model '{name}'; valid models: {', '.join(list_models())}")
+    config_cls = FAMILIES[MODELS[name].family].config_cls
+    check_fields("--model-opt", config_cls, user, reserved=RESERVED_OPTIONS,
+                 owner=f"model '{name}'")
+    try:
+        model_config(name, **options)
+    except (TypeError, ValueError, ModelError) as error:
+        raise ModelError(f"--model-opt: model '{name}' refuses its options: "
+                         f"{str(error).splitlines()[0]}") from None
+
+
 def describe_architecture(config: ModelConfig) -> dict[str, Any]:
     """What a config builds, from the configs alone: image size, patch grid, feature width,
     word cap. Empty for backbones that are not open_clip CLIPs."""

@@ -23,7 +23,8 @@ DEMO_RUN_EPOCHS = 6
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory) -> dict[str, Path]:
     """A tiny clip run trained once on the occluded demo dataset: ``run``, ``runs``, ``clean``
-    (the clean demo root, the robustness source) and ``cache`` (a private TOREID_CACHE)."""
+    (the clean demo root, the robustness source), ``occluded`` (the ogor-generated root it was
+    trained on) and ``cache`` (a private TOREID_CACHE)."""
     from benchmark import runner
 
     base = tmp_path_factory.mktemp("demo-run")
@@ -35,7 +36,7 @@ def demo_run(tmp_path_factory) -> dict[str, Path]:
                          overrides={"epochs": DEMO_RUN_EPOCHS}, out=runs, progress=False,
                          log=lambda _: None)
     return {"run": runs / runner.DEMO_LABEL / "clip" / "seed1", "runs": runs,
-            "clean": occluded.parent / "clean", "cache": cache}
+            "clean": occluded.parent / "clean", "occluded": occluded, "cache": cache}
 
 
 @pytest.fixture(scope="session")
