@@ -57,6 +57,7 @@ from torch import Tensor
 from models.albef_weights import our_key_to_release, release_key_to_ours
 from models.encoders.weights_file import is_torchscript_archive, read_torchscript_state_dict
 from toreid.errors import ToreidError
+from toreid.unpickling import numpy_data_globals
 
 OPENAI_EXTRA_KEYS = ("input_resolution", "context_length", "vocab_size")
 
@@ -181,7 +182,7 @@ def read_checkpoint(path: Path, fmt: str) -> dict[str, Tensor]:
         # the tensors only, through the weights-only unpickler: the archive's code never runs
         return read_torchscript_state_dict(path)
     try:
-        with torch.serialization.safe_globals(_SAFE_STAND_INS):
+        with torch.serialization.safe_globals([*_SAFE_STAND_INS, *numpy_data_globals()]):
             payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         found = re.search(r"GLOBAL (\S+)", str(error))
