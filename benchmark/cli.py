@@ -475,8 +475,9 @@ def report_cmd(runs, out, robustness, queries, topk, device) -> None:
 @main.command("import")
 @click.argument("checkpoint", type=click.Path(path_type=Path))
 @click.option("--format", "fmt",
-              type=click.Choice(["irra", "rde", "tbps-clip", "openai", "rasa", "aptm"]),
-              required=True, help="The release the file comes from.")
+              type=click.Choice(["irra", "rde", "tbps-clip", "openai", "rasa", "aptm", "toreid"]),
+              default=None, help="The release the file comes from; toreid: a file of bench "
+                                 "export (detected when omitted).")
 @click.option("--out", type=click.Path(path_type=Path), required=True,
               help="The run folder to create (e.g. runs/Occluded-CUHK-PEDES/irra-released).")
 @click.option("--dataset", default=None, metavar="NAME=ROOT",
@@ -508,7 +509,7 @@ def import_cmd(checkpoint, fmt, out, dataset, backbone, image_size, bert, device
       bench import --format irra CUHK-PEDES/best.pth --out runs/Occluded-CUHK-PEDES/irra-released \\
           --dataset Occluded-CUHK-PEDES=data/Occluded-CUHK-PEDES
     """
-    from benchmark.importers import import_checkpoint
+    from benchmark.importers import detect_format, import_checkpoint
     from benchmark.runner import parse_datasets
 
     size = None
@@ -523,6 +524,7 @@ def import_cmd(checkpoint, fmt, out, dataset, backbone, image_size, bert, device
     if len(pairs) != 1:
         raise ToreidError("--dataset: give one NAME=ROOT")
     check_writes("--out", out, {"--dataset": pairs[0][1] if pairs[0] else None})
+    fmt = fmt or detect_format(checkpoint)
     record = import_checkpoint(fmt, checkpoint, out, dataset=pairs[0], backbone=backbone,
                                image_size=size, device=device, batch_size=batch_size,
                                progress=not quiet, bert=bert)
