@@ -14,6 +14,7 @@ import click
 
 from toreid.cli import debug_option, user_errors
 from toreid.errors import ToreidError
+from toreid.paths import check_writes
 
 
 def _number_list(text: str, option: str, kind: type = int) -> list:
@@ -165,6 +166,10 @@ def run_cmd(models_, datasets, seeds, preset, epochs, batch_size, lr, optimizer,
     }
     runner.validate_runs(names, preset or ("tiny" if datasets is None else "paper"), overrides,
                          model_opts)
+    reads = {f"--datasets {label}": root
+             for label, root in (runner.parse_datasets(datasets) if datasets else [])}
+    reads.update({f"--eval-datasets {label}": root for label, root in crossings})
+    check_writes("--out", out, reads)
     if dry_run:
         import json
 
@@ -272,8 +277,10 @@ def eval_cmd(run_path, dataset_root, split, device, amp, batch_size, query_chunk
     from ogor.datasets import read_dataset
     from toreid.io import atomic_write_json
 
+    check_writes("--json-out", json_out, {"--dataset": dataset_root})
     model, config = rebuild_from_run(run_path)
     dataset_root = dataset_root or recorded_dataset_root(run_path, config)
+    check_writes("--json-out", json_out, {"the run's dataset": dataset_root})
     dev = resolve_device(device)
     model.to(dev)
     problem = eval_set(read_dataset(dataset_root), split, _occlusion_flags(dataset_root))
@@ -364,8 +371,12 @@ def query_cmd(text, run_path, dataset_root, split, topk, out, device) -> None:
 
     if topk < 1:
         raise ToreidError(f"--topk must be >= 1, got {topk}")
+    if not text.strip():
+        raise ToreidError("TEXT: the query is empty; give a description to rank the gallery by")
+    check_writes("--out", out, {"--dataset": dataset_root})
     model, config = rebuild_from_run(run_path)
     dataset_root = dataset_root or recorded_dataset_root(run_path, config)
+    check_writes("--out", out, {"the run's dataset": dataset_root})
     dev = resolve_device(device)
     model.to(dev)
     problem = eval_set(read_dataset(dataset_root), split)
@@ -419,6 +430,8 @@ def robustness_cmd(runs, source, ratios, seeds, protocol, oil, split, fraction_b
     """
     from benchmark.robustness import SweepConfig, evaluate_robustness, write_outputs
 
+    out = out or Path(runs[0]) / "robustness"
+    check_writes("--out", out, {"--source": source, "--oil": oil})
     config = SweepConfig(
         ratios=tuple(_float_list(ratios, "--ratios")), seeds=tuple(_int_list(seeds, "--seeds")),
         protocol=protocol, oil=oil, split=split,
@@ -426,7 +439,6 @@ def robustness_cmd(runs, source, ratios, seeds, protocol, oil, split, fraction_b
         batch_size=batch_size, query_chunk=query_chunk)
     record = evaluate_robustness(list(runs), source, config, device=device, progress=not quiet,
                                  allow_generated_source=allow_generated_source, log=click.echo)
-    out = out or Path(runs[0]) / "robustness"
     for path in write_outputs(record, out):
         click.echo(f"wrote {path}")
 
@@ -463,8 +475,9 @@ def report_cmd(runs, out, robustness, queries, topk, device) -> None:
 @main.command("import")
 @click.argument("checkpoint", type=click.Path(path_type=Path))
 @click.option("--format", "fmt",
-              type=click.Choice(["irra", "rde", "tbps-clip", "openai", "rasa", "aptm"]),
-              required=True, help="The release the file comes from.")
+              type=click.Choice(["irra", "rde", "tbps-clip", "openai", "rasa", "aptm", "toreid"]),
+              default=None, help="The release the file comes from; toreid: a file of bench "
+                                 "export (detected when omitted).")
 @click.option("--out", type=click.Path(path_type=Path), required=True,
               help="The run folder to create (e.g. runs/Occluded-CUHK-PEDES/irra-released).")
 @click.option("--dataset", default=None, metavar="NAME=ROOT",
@@ -496,7 +509,7 @@ def import_cmd(checkpoint, fmt, out, dataset, backbone, image_size, bert, device
       bench import --format irra CUHK-PEDES/best.pth --out runs/Occluded-CUHK-PEDES/irra-released \\
           --dataset Occluded-CUHK-PEDES=data/Occluded-CUHK-PEDES
     """
-    from benchmark.importers import import_checkpoint
+    from benchmark.importers import detect_format, import_checkpoint
     from benchmark.runner import parse_datasets
 
     size = None
@@ -507,9 +520,11 @@ def import_cmd(checkpoint, fmt, out, dataset, backbone, image_size, bert, device
             raise ToreidError(f"--image-size: expected HxW such as 384x128, got "
                               f"{image_size!r}") from None
         size = (height, width)
-    pairs = parse_datasets(dataset) if dataset else [None]
+    pairs = parse_datasets(dataset, "--dataset") if dataset else [None]
     if len(pairs) != 1:
         raise ToreidError("--dataset: give one NAME=ROOT")
+    check_writes("--out", out, {"--dataset": pairs[0][1] if pairs[0] else None})
+    fmt = fmt or detect_format(checkpoint)
     record = import_checkpoint(fmt, checkpoint, out, dataset=pairs[0], backbone=backbone,
                                image_size=size, device=device, batch_size=batch_size,
                                progress=not quiet, bert=bert)

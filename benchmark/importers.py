@@ -57,6 +57,7 @@ from torch import Tensor
 from models.albef_weights import our_key_to_release, release_key_to_ours
 from models.encoders.weights_file import is_torchscript_archive, read_torchscript_state_dict
 from toreid.errors import ToreidError
+from toreid.unpickling import numpy_data_globals
 
 OPENAI_EXTRA_KEYS = ("input_resolution", "context_length", "vocab_size")
 
@@ -181,7 +182,7 @@ def read_checkpoint(path: Path, fmt: str) -> dict[str, Tensor]:
         # the tensors only, through the weights-only unpickler: the archive's code never runs
         return read_torchscript_state_dict(path)
     try:
-        with torch.serialization.safe_globals(_SAFE_STAND_INS):
+        with torch.serialization.safe_globals([*_SAFE_STAND_INS, *numpy_data_globals()]):
             payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         found = re.search(r"GLOBAL (\S+)", str(error))
@@ -345,6 +346,34 @@ def _resize_openai_pos_embed(mapped: dict[str, Tensor], model: torch.nn.Module,
     mapped[key] = holder["visual.positional_embedding"]
 
 
+#: ``bench import --format toreid``: a ``.safetensors`` file written by ``bench export``.
+EXPORT_FORMAT = "toreid"
+
+
+def detect_format(path: Path) -> str:
+    """The format of ``path`` when ``--format`` is not given: only our own export carries its
+    format in the file (the ``.safetensors`` header); a release's pickle does not say which
+    release wrote it, so it must be named."""
+    from benchmark.export import FORMAT as EXPORT_HEADER
+
+    path = Path(path)
+    if not path.is_file():
+        raise ToreidError(f"{path}: checkpoint not found")
+    if path.name.endswith(".safetensors"):
+        from safetensors import safe_open
+
+        try:
+            with safe_open(str(path), framework="pt") as handle:
+                header = handle.metadata() or {}
+        except Exception as error:  # noqa: BLE001 - any parse failure is a corrupt file
+            raise ToreidError(f"{path}: not a readable .safetensors file "
+                              f"({type(error).__name__})") from None
+        if header.get("format") == EXPORT_HEADER:
+            return EXPORT_FORMAT
+    raise ToreidError(f"{path}: --format missing: the file does not say which release wrote it "
+                      f"(give one of {', '.join(sorted([*FORMATS, EXPORT_FORMAT]))})")
+
+
 def import_checkpoint(
     fmt: str, path: Path, out: Path, *, dataset: tuple[str, Path] | None = None,
     backbone: str | None = None, image_size: tuple[int, int] | None = None,
@@ -359,6 +388,19 @@ def import_checkpoint(
 
     path, out = Path(path), Path(out)
     refuse_existing(out)
+    if fmt == EXPORT_FORMAT:  # our own bench export: the model and its config are in the file
+        from benchmark.export import load_exported
+
+        model, config = load_exported(path)
+        name = str(config.get("name") or "model")
+        digest = sha256_of(path)
+        source = {"format": fmt, "file": str(path.resolve()), "sha256": digest,
+                  "size_bytes": path.stat().st_size,
+                  "rule": f"exported by bench export ({path.name}, sha256 {digest[:12]}): "
+                          "trained elsewhere, not selected here"}
+        return write_run(out, model, model_label=f"{name} [exported]", source=source,
+                         dataset=dataset, preset=f"exported:{name}", device=device,
+                         batch_size=batch_size, progress=progress)
     model = build_imported_model(fmt, path, backbone=backbone, image_size=image_size, bert=bert)
     digest = sha256_of(path)
     source = {"format": fmt, "file": str(path.resolve()), "sha256": digest,

@@ -153,7 +153,8 @@ def _cached_content_matches(done: Path, image_dir: str, content: dict[str, Any])
     if recorded != content:
         return False
     try:
-        return all(sha256_file(done / image_dir / rel) == sha for rel, sha in content["images"].items())
+        return all(sha256_file(done / image_dir / rel) == sha
+                   for rel, sha in content["images"].items())
     except OSError:
         return False
 

@@ -21,6 +21,7 @@ from typing import Any
 from benchmark import leaderboard, results
 from benchmark.train import RunSpec, TrainConfig, run_training
 from toreid.errors import ToreidError
+from toreid.paths import check_name
 
 PRESETS_FILE = Path(__file__).resolve().parent / "presets.json"
 
@@ -79,15 +80,6 @@ def make_train_config(preset: str, model: str, seed: int, overrides: dict[str, A
     return TrainConfig(**train), options
 
 
-def check_label(label: str, option: str = "--datasets") -> str:
-    """A leaderboard label names a run folder (``<out>/<label>/...``): a name, never a path."""
-    if (not label or label in (".", "..") or "/" in label or "\\" in label or ".." in label
-            or Path(label).is_absolute()):
-        raise ToreidError(f"{option}: label {label!r} is not a plain name (no '/', '\\' or "
-                          "'..': it names a folder under --out)")
-    return label
-
-
 def parse_datasets(text: str, option: str = "--datasets") -> list[tuple[str, Path]]:
     """``NAME=ROOT[,NAME=ROOT...]`` -> [(label, root)]; a bare ROOT is labelled by its name.
 
@@ -101,7 +93,7 @@ def parse_datasets(text: str, option: str = "--datasets") -> list[tuple[str, Pat
             name, root = Path(item).name, item
         if not name or not root:
             raise ToreidError(f"{option}: cannot parse {item!r} (expected NAME=ROOT)")
-        check_label(name, option)
+        check_name(option, name)
         path = Path(root).expanduser()
         if not path.is_dir():
             raise ToreidError(f"{option}: dataset root {str(path)!r} of {name!r} is not a "
@@ -119,9 +111,10 @@ def parse_datasets(text: str, option: str = "--datasets") -> list[tuple[str, Pat
 def validate_runs(models: Sequence[str], preset: str, overrides: dict[str, Any],
                   model_opts: dict[str, Any]) -> None:
     """Resolve every (model, preset, overrides) as :func:`run_benchmark` will and check each
-    ``--model-opt`` value (``model_opts``) against the field it sets, before the first training step: a bad
-    ``--model-opt`` (unknown key, wrong type, out of range, a key the command sets itself) is
-    one line naming the option and the value, not a traceback after a run was written."""
+    ``--model-opt`` value (``model_opts``) against the field it sets, before the first
+    training step: a bad value (unknown key, wrong type, out of range, a key the command sets
+    itself) is one line naming the option and the value, not a traceback after a run was
+    written."""
     from models.registry import check_model_options
     from toreid.options import check_fields
 

@@ -24,3 +24,20 @@ def refused_global(error: BaseException) -> str:
         if start >= 0:
             return text[start:].splitlines()[0].strip()[:100]
     return type(error).__name__
+
+
+def numpy_data_globals() -> list:
+    """NumPy's numeric scalars and dtypes, for a weights-only load (data, never code).
+
+    A release's checkpoint is whatever its authors' code wrote: TBPS-CLIP's ``main.py`` saves
+    its optimiser state with ``numpy.float64`` learning rates (from its numpy cosine schedule),
+    which the weights-only unpickler refuses by default. A numeric scalar is rebuilt from its
+    dtype and raw bytes, so allowing exactly these names cannot run code; object dtypes, arrays
+    and every other NumPy global stay refused.
+    """
+    import numpy as np
+    from numpy._core.multiarray import scalar
+
+    numeric = (np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32,
+               np.uint64, np.float16, np.float32, np.float64, np.complex64, np.complex128)
+    return [scalar, np.dtype, *(type(np.dtype(kind)) for kind in numeric)]

@@ -116,8 +116,17 @@ def read_torchscript_state_dict(path: Path) -> dict[str, Tensor]:
                     out.writestr("archive/" + name[len(prefix):], archive.read(name))
     classes = _script_class_names(data)
     repacked.seek(0)
-    with torch.serialization.safe_globals([(ScriptObjectState, name) for name in classes]):
-        root = torch.load(repacked, map_location="cpu", weights_only=True)
+    try:
+        with torch.serialization.safe_globals([(ScriptObjectState, name) for name in classes]):
+            root = torch.load(repacked, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:  # a crafted archive: named, never unpickled
+        raise ModelError(
+            f"{path}: refused: the TorchScript archive's data.pkl holds Python objects other "
+            f"than tensors and plain data ({refused_global(error)}); it was not unpickled, "
+            "since unpickling can run code") from None
+    except (RuntimeError, EOFError, ValueError, KeyError) as error:
+        raise ModelError(f"{path}: not a readable TorchScript archive "
+                         f"({_first_line(error)})") from None
     state: dict[str, Tensor] = {}
     _collect_tensors(root, "", state)
     return state

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
+from pathlib import Path
 
 import click
 
@@ -167,7 +168,9 @@ def convert(
           --split-file reid_raw.json     # a caption_all.json copy
     """
     from ogor.datasets.convert import convert_dataset
+    from toreid.paths import check_writes
 
+    check_writes("--out", Path(out), {"SOURCE_ROOT": Path(source_root)})
     summary = convert_dataset(
         source_root, out, to, format=format_name, split_file=split_file,
         annotation_name=annotation_name, overwrite=overwrite,

@@ -120,7 +120,10 @@ def extract_oil(
     from ogor.extract.base import ExtractionError
     from ogor.extract.cutout import CutoutFilter
     from ogor.extract.registry import build_backend, resolve_auto
+    from toreid.paths import check_writes
 
+    check_writes("--out", out, {"INPUT": input_path if input_path.is_dir() else
+                                input_path.parent, "--images": images})
     name, why = resolve_auto(backend)
     if why is not None:
         click.echo(f"backend: auto -> {name} ({why})")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import click
 
@@ -91,7 +92,10 @@ def generate(
       ogor generate data/CUHK-PEDES --from-manifest ogor-manifest.json --out rebuilt
     """
     from ogor.generation import generate_dataset
+    from toreid.paths import check_writes
 
+    check_writes("--out", Path(out), {"SOURCE_ROOT": Path(source_root),
+                                      "--oil": Path(oil) if oil else None})
     if resume and overwrite:
         raise click.UsageError("--resume and --overwrite exclude each other")
     if from_manifest is not None:
@@ -181,6 +185,9 @@ def preview(root: str, n: int, out: str, source: str | None) -> None:
       ogor preview data/Occluded-CUHK-PEDES --n 24 --out grid.png
     """
     from ogor.generation import make_preview
+    from toreid.paths import check_writes
 
+    check_writes("--out", Path(out), {"ROOT": Path(root), "--source": Path(source) if source
+                                      else None})
     path = make_preview(root, out, n=n, source=source)
     click.echo(f"wrote {path}")

@@ -72,7 +72,9 @@ def import_oil(src: Path, out: Path, sha256sums: Path | None, overwrite: bool) -
     """
     from ogor.library import OcclusionLibrary
     from ogor.library.importer import import_folder
+    from toreid.paths import check_writes
 
+    check_writes("--out", out, {"SRC": src})
     import_folder(src, out, sha256sums=sha256sums, overwrite=overwrite)
     library = OcclusionLibrary.load(out)
     click.echo(f"wrote {out}: {len(library)} instances, fingerprint {library.fingerprint}")
@@ -147,6 +149,9 @@ def oil_sheet(oil: Path, out: Path, columns: int) -> None:
     """
     from ogor.library import OcclusionLibrary, default_library_path
     from ogor.library.sheet import write_sheet
+    from toreid.paths import check_writes
+
+    check_writes("--out", out, {"OIL": oil if oil.is_dir() else None})
 
     root = default_library_path() if str(oil) == "default" else oil
     library = OcclusionLibrary.load(root)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import click
 
@@ -72,6 +73,8 @@ def synth_parsing(root: str, out: str) -> None:
       ogor synth-parsing demo/cuhk demo/cuhk-parsing
     """
     from ogor.synth.parsing import write_parsing_maps
+    from toreid.paths import check_writes
 
+    check_writes("OUT", Path(out), {"ROOT": Path(root)})
     folder = write_parsing_maps(root, out)
     click.echo(f"wrote parsing maps of {root} to {folder}")
