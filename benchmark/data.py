@@ -301,6 +301,14 @@ def _seed_worker(worker_id: int) -> None:
     torch.manual_seed(torch.initial_seed() % (1 << 62) + worker_id)
 
 
+def per_process_batch(batch_size: int, world: int) -> int:
+    """Each process's share of the global ``batch_size``; refused when it does not divide."""
+    if batch_size % world:
+        raise ToreidError(f"--batch-size {batch_size}: the global batch must divide by the "
+                          f"{world} processes (each takes batch_size / {world} samples)")
+    return batch_size // world
+
+
 def train_loader(
     pairs: TrainPairs,
     *,
@@ -315,17 +323,19 @@ def train_loader(
 ) -> torch.utils.data.DataLoader:
     """The DataLoader of one epoch (made per epoch so that workers see the epoch number).
 
-    ``sampler="random"``: the shuffled order of :class:`EpochSampler`, ``batch_size`` per
-    process. ``sampler="identity"``: :class:`benchmark.samplers.IdentityBatchSampler`, global
-    batches of ``batch_size * world`` = P persons x ``ims_per_id`` samples, each process taking
-    its slice (``batch_size`` is per process, as ``TrainConfig.batch_size`` is today).
+    ``batch_size`` is the GLOBAL batch (the paper's number, all processes together); each of
+    the ``world`` processes takes ``batch_size / world`` samples per step (a batch that does
+    not divide is refused). ``sampler="random"``: the shuffled order of :class:`EpochSampler`.
+    ``sampler="identity"``: :class:`benchmark.samplers.IdentityBatchSampler`, global batches of
+    P persons x ``ims_per_id`` samples, each process taking its slice.
     """
     pairs.set_epoch(epoch)
     if sampler not in SAMPLERS:
         raise ToreidError(f"training option 'sampler': must be one of {', '.join(SAMPLERS)} "
                           f"(got {sampler!r})")
+    per_process = per_process_batch(batch_size, world)
     if sampler == "identity":
-        batches = IdentityBatchSampler(pairs.pids, batch_size=batch_size * world,
+        batches = IdentityBatchSampler(pairs.pids, batch_size=batch_size,
                                        ims_per_id=ims_per_id, seed=seed, epoch=epoch,
                                        rank=rank, world=world)
         return torch.utils.data.DataLoader(
@@ -333,8 +343,8 @@ def train_loader(
             worker_init_fn=_seed_worker if workers else None, pin_memory=False)
     order = EpochSampler(len(pairs), seed=seed, epoch=epoch, rank=rank, world=world)
     return torch.utils.data.DataLoader(
-        pairs, batch_size=batch_size, sampler=order, num_workers=workers,
-        collate_fn=collate_pairs, drop_last=len(order) > batch_size,
+        pairs, batch_size=per_process, sampler=order, num_workers=workers,
+        collate_fn=collate_pairs, drop_last=len(order) > per_process,
         worker_init_fn=_seed_worker if workers else None, pin_memory=False,
     )
 

@@ -46,7 +46,7 @@ import numpy as np
 
 from benchmark.metrics import QueryStats, summarize
 from toreid.errors import ToreidError
-from toreid.io import sha256_file
+from toreid.io import build_lock, sha256_file
 
 #: The record of what a cached split copy was derived from (checked before each use).
 CONTENT_NAME = "toreid-content.json"
@@ -167,7 +167,7 @@ def split_copy(source: Path, split: str, cache: Path) -> Path:
     sha256, :func:`split_content`), and the copy is re-checked against that content before each
     use; a copy that no longer matches is rebuilt. Images are copied, never hard-linked, so an
     edit of the source in place cannot change a cached copy behind its key."""
-    from ogor.datasets import base_format_name, get_format, read_dataset
+    from ogor.datasets import read_dataset
 
     source = Path(source)
     if Path(cache).resolve().is_relative_to(source.resolve()):
@@ -182,6 +182,15 @@ def split_copy(source: Path, split: str, cache: Path) -> Path:
     content = split_content(dataset, records)
     base = (Path(cache) / "robustness" /
             f"{dataset.format.name}-{split}-{_fingerprint(content)[:16]}")
+    with build_lock(base):  # processes started together: one builds, the others reuse
+        return _build_split_copy(dataset, records, content, base)
+
+
+def _build_split_copy(dataset: Any, records: Sequence[Any], content: dict[str, Any],
+                      base: Path) -> Path:
+    """The body of :func:`split_copy`, run under its lock."""
+    from ogor.datasets import base_format_name, get_format
+
     done = base / "source"
     if _cached_content_matches(done, dataset.format.image_dir, content):
         return done
@@ -218,9 +227,10 @@ def occluded_version(subset: Path, ratio: float, seed: int, config: SweepConfig,
         "seed": int(seed), "library": library_fingerprint, "toreid": toolkit_version(),
     }
     out = subset.parent / f"occluded-r{ratio:g}-s{seed}-{_fingerprint(recipe)[:12]}"
-    if not (out / MANIFEST_NAME).is_file():
-        generate_dataset(subset, out, oil=config.oil, ratio=ratio, protocol=config.protocol,
-                         seed=seed, overwrite=True)
+    with build_lock(out):
+        if not (out / MANIFEST_NAME).is_file():
+            generate_dataset(subset, out, oil=config.oil, ratio=ratio, protocol=config.protocol,
+                             seed=seed, overwrite=True)
     return out
 
 

@@ -21,6 +21,7 @@ from typing import Any
 from benchmark import leaderboard, results
 from benchmark.train import RunSpec, TrainConfig, run_training
 from toreid.errors import ToreidError
+from toreid.io import build_lock
 from toreid.paths import check_name
 
 PRESETS_FILE = Path(__file__).resolve().parent / "presets.json"
@@ -156,22 +157,23 @@ def demo_dataset(spec: DemoSpec = DemoSpec(), cache: Path | None = None,
         f"demo-v{DEMO_VERSION}-ids{spec.ids}-views{spec.views}-seed{spec.seed}"
     )
     clean, occluded = base / "clean", base / f"occluded-r{spec.ratio:g}"
-    if not (clean / "reid_raw.json").is_file():
-        if clean.exists():  # an interrupted build: start it again
-            shutil.rmtree(clean)
-        log(f"building the synthetic demo dataset in {clean} (once) ...")
-        synthesize(clean, format="cuhk-pedes", ids=spec.ids, views=spec.views, seed=spec.seed)
-    if not (occluded / "ogor-manifest.json").is_file():
-        if occluded.exists():
-            shutil.rmtree(occluded)
-        log(f"occluding it (default library, ratio {spec.ratio}, seed 0) in {occluded} ...")
-        generate_dataset(clean, occluded, ratio=spec.ratio, seed=0)
-    parsing = base / "parsing"  # ViTAA's masks, from the renderer's regions (beside the data)
-    if not (parsing / "ogor-parsing.json").is_file():
-        from ogor.synth.parsing import write_parsing_maps
+    with build_lock(base):  # ranks or runs started together: one builds, the others wait
+        if not (clean / "reid_raw.json").is_file():
+            if clean.exists():  # an interrupted build: start it again
+                shutil.rmtree(clean)
+            log(f"building the synthetic demo dataset in {clean} (once) ...")
+            synthesize(clean, format="cuhk-pedes", ids=spec.ids, views=spec.views, seed=spec.seed)
+        if not (occluded / "ogor-manifest.json").is_file():
+            if occluded.exists():
+                shutil.rmtree(occluded)
+            log(f"occluding it (default library, ratio {spec.ratio}, seed 0) in {occluded} ...")
+            generate_dataset(clean, occluded, ratio=spec.ratio, seed=0)
+        parsing = base / "parsing"  # ViTAA's masks, from the renderer's regions (beside the data)
+        if not (parsing / "ogor-parsing.json").is_file():
+            from ogor.synth.parsing import write_parsing_maps
 
-        log(f"writing its human-parsing maps (from the rendered regions) in {parsing} ...")
-        write_parsing_maps(clean, parsing)
+            log(f"writing its human-parsing maps (from the rendered regions) in {parsing} ...")
+            write_parsing_maps(clean, parsing)
     return occluded
 
 

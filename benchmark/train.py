@@ -42,7 +42,7 @@ from benchmark.checkpoints import (
     save_checkpoint,
     set_rng_state,
 )
-from benchmark.data import Augment, TrainPairs, eval_set, train_loader
+from benchmark.data import Augment, TrainPairs, eval_set, per_process_batch, train_loader
 from benchmark.evaluate import autocast, evaluate
 from benchmark.optim import (  # noqa: F401  (build_optimizer, lr_lambda: public here too)
     OPTIMIZER_RULES,
@@ -72,7 +72,9 @@ class TrainConfig:
 
     Attributes:
         epochs: training epochs.
-        batch_size: samples per step and per process (DDP multiplies it by the world size).
+        batch_size: the global batch: samples per step over all processes (the paper's
+            number); each of W processes takes batch_size / W, and the models that declare
+            ``batch_gathers`` compute their batch losses over the whole global batch.
         lr: learning rate of the encoder group.
         lr_new_mult: multiplier for the ``new`` group (MGCC: x10, 1e-5 -> 1e-4; IRRA: x5).
         bias_lr_mult: multiplier for biases (IRRA: x2).
@@ -349,6 +351,12 @@ def run_training(spec: RunSpec, out: Path, *, resume: bool = False,
     train_captions = [c for r in pairs_probe for c in r.captions]
     options, parsing_dir = _parsing_option(spec, options)
     model = build_for_run(spec.model, num_classes, options, train_captions).to(device)
+    if world.distributed and not model.batch_gathers:
+        raise ToreidError(
+            f"model '{spec.model}': its losses do not gather the batch across processes yet, "
+            f"so a {world.size}-process run would be another experiment than the one-process "
+            "run of its paper; train it with one process")
+    per_process = per_process_batch(cfg.batch_size, world.size)
     pairs = TrainPairs(dataset, model.image_size, model.image_mean, model.image_std,
                        aug=cfg.augment, seed=cfg.seed, interpolation=model.image_interpolation,
                        parsing=ParsingMaps(parsing_dir, model.image_size) if parsing_dir else None,
@@ -370,6 +378,8 @@ def run_training(spec: RunSpec, out: Path, *, resume: bool = False,
         "train": dataclasses.asdict(cfg),
         "preset": spec.preset,
         "world_size": world.size,
+        "batch": {"global": cfg.batch_size, "world_size": world.size,
+                  "per_process": per_process, "gathered": list(model.batch_gathers)},
     }
     existing = _existing_run(run, config_record)
     if existing == "finished":
@@ -397,7 +407,8 @@ def run_training(spec: RunSpec, out: Path, *, resume: bool = False,
     if world.distributed:
         train_model = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None,
-            find_unused_parameters=True)
+            # an extra graph traversal per step: only for models that leave parameters unused
+            find_unused_parameters=model.ddp_find_unused_parameters)
 
     started = time.perf_counter()
     last_epoch = cfg.epochs if stop_after is None else min(cfg.epochs, stop_after)

@@ -107,6 +107,16 @@ class RetrievalModel(nn.Module, metaclass=abc.ABCMeta):
     image_mean: tuple[float, float, float]
     image_std: tuple[float, float, float]
 
+    #: What the model's losses gather across processes under DDP (:mod:`models.distributed`),
+    #: e.g. ``("image global", "text global", "person ids")``. Empty: the model's losses have
+    #: not been made global-batch exact, and the trainer refuses to train it with several
+    #: processes rather than silently run a different experiment.
+    batch_gathers: tuple[str, ...] = ()
+
+    #: DDP's ``find_unused_parameters`` (an extra graph traversal every step): True unless a
+    #: model is known to use every trainable parameter in every step.
+    ddp_find_unused_parameters: bool = True
+
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config

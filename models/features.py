@@ -64,6 +64,19 @@ class _Features:
         fields = dataclasses.fields(self)
         return type(self)(**{f.name: getattr(self, f.name).detach() for f in fields})
 
+    def gathered(self: F) -> F:
+        """Every process's features of the global batch in rank order, with gradient
+        (:func:`models.distributed.gather`); itself without a process group. Token counts may
+        differ between processes: padded slots get ``mask`` False and zero attention."""
+        from models.distributed import gather, world_size
+
+        if world_size() == 1:
+            return self
+        return type(self)(pooled=gather(self.pooled),
+                          tokens=gather(self.tokens, pad_dim=1),
+                          mask=gather(self.mask, pad_dim=1, pad_value=False),
+                          attention=gather(self.attention, pad_dim=1))
+
     @property
     def num_tokens(self) -> int:
         return int(self.tokens.shape[1])

@@ -6,10 +6,12 @@ is either absent or complete: a reader never sees half of it, even after SIGKILL
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -96,3 +98,22 @@ def stable_seed(seed: int, key: str) -> int:
     """
     digest = hashlib.sha256(f"{int(seed)}\x00{key}".encode()).digest()
     return int.from_bytes(digest[:8], "little")
+
+
+@contextlib.contextmanager
+def build_lock(target: str | Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``target`` (a file ``<target>.lock`` beside it) while a
+    derived folder is built or checked, so that processes started together (the ranks of a
+    ``torchrun`` job, two ``bench run`` s on one cache) never build it at once: the first
+    builds, the others wait, then find it complete. The lock is the kernel's (``flock``), so a
+    killed process releases it."""
+    import fcntl
+
+    lock = Path(f"{target}.lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)

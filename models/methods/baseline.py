@@ -72,6 +72,8 @@ class MultiGranularityConfig(TwoTowerConfig, MGCCConfig):
 class MultiGranularity(TwoTowerModel):
     """Multi-granularity contrastive model on any two encoders; ``forward`` -> {"infonce"}."""
 
+    batch_gathers = ("image global + patch tokens", "text global + word tokens")
+
     config: MultiGranularityConfig
 
     def __init__(self, config: MultiGranularityConfig) -> None:
@@ -134,7 +136,8 @@ class MultiGranularity(TwoTowerModel):
         return max(1, image.num_tokens) * max(1, text.num_tokens)
 
     def forward(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
-        image = self.encode_images(batch["images"])
-        text = self.encode_texts(batch["tokens"])
+        # the whole global batch under DDP (models.distributed): every negative of one process
+        image = self.encode_images(batch["images"]).gathered()
+        text = self.encode_texts(batch["tokens"]).gathered()
         logits = self.pair_similarity(text, image) * self.logit_scale()
         return {"infonce": info_nce(logits, self.config.loss_reduction)}

@@ -43,6 +43,9 @@ class CLIPConfig(ModelConfig):
 class CLIPBaseline(GlobalRetrievalModel):
     """Global features only; similarity is their cosine."""
 
+    batch_gathers = ("image features", "text features")
+    ddp_find_unused_parameters = False  # every parameter trains each step (torchrun test)
+
     config: CLIPConfig
 
     def __init__(self, config: CLIPConfig) -> None:
@@ -56,7 +59,8 @@ class CLIPBaseline(GlobalRetrievalModel):
         return self.backbone.clip.logit_scale.new_tensor(1.0 / float(self.config.temperature))
 
     def forward(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
-        image = self.encode_images(batch["images"])
-        text = self.encode_texts(batch["tokens"])
+        # the whole global batch under DDP (models.distributed): every negative of one process
+        image = self.encode_images(batch["images"]).gathered()
+        text = self.encode_texts(batch["tokens"]).gathered()
         logits = self.pair_similarity(text, image) * self.logit_scale()
         return {"infonce": info_nce(logits, self.config.loss_reduction)}

@@ -33,6 +33,7 @@ from open_clip.transformer import LayerNorm, QuickGELU, Transformer
 from torch import Tensor, nn
 
 from models.base import ModelConfig
+from models.distributed import gather
 from models.encoders.clip import EOT_TOKEN_ID, SOT_TOKEN_ID
 from models.errors import ModelError
 from models.losses import sdm_loss
@@ -158,6 +159,8 @@ class CrossModalTransformer(nn.Module):
 class IRRA(GlobalRetrievalModel):
     """IRRA; ``forward`` returns {"sdm", "irr", "id"} (no "id" without ``num_classes``)."""
 
+    batch_gathers = ("image global", "text global", "person ids")
+
     config: IRRAConfig
 
     def __init__(self, config: IRRAConfig) -> None:
@@ -196,8 +199,10 @@ class IRRA(GlobalRetrievalModel):
         image_global, patches, _ = self.backbone.image_tokens(batch["images"])
         text_tokens = batch["tokens"]
         _, _, _, text_global = self.backbone.text_tokens(text_tokens)
+        # SDM over the global batch under DDP (models.distributed); IRR and ID stay per sample
         losses = {"sdm": config.sdm_weight * sdm_loss(
-            image_global, text_global, batch["pids"], tau=config.sdm_tau)}
+            gather(image_global), gather(text_global), gather(batch["pids"]),
+            tau=config.sdm_tau)}
 
         corrupted, labels = mask_tokens(text_tokens, prob=config.mask_prob)
         chosen = labels != IGNORE_INDEX

@@ -235,6 +235,8 @@ def _component_similarities(
 class MGCC(CLIPRetrievalModel):
     """The MGCC model; see the module docstring for the equations and choices."""
 
+    batch_gathers = ("image global + patch tokens", "text global + word tokens")
+
     config: MGCCConfig
 
     def __init__(self, config: MGCCConfig) -> None:
@@ -300,8 +302,9 @@ class MGCC(CLIPRetrievalModel):
     # ------------------------------------------------------------------------------- training
     def forward(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         """InfoNCE (Eq. 13-15) over the batch's matched (image, caption) pairs."""
-        image = self.encode_images(batch["images"])
-        text = self.encode_texts(batch["tokens"])
+        # the whole global batch under DDP (models.distributed): every negative of one process
+        image = self.encode_images(batch["images"]).gathered()
+        text = self.encode_texts(batch["tokens"]).gathered()
         logits = self.pair_similarity(text, image) * self.logit_scale()
         return {"infonce": info_nce(logits, self.config.loss_reduction)}
 

@@ -99,6 +99,8 @@ def release_count(rho: float, total: int) -> int:
 class MGCCRelease(MGCC):
     """The released architecture; see the module docstring."""
 
+    batch_gathers = ("image global + patch tokens", "text global + word tokens")
+
     config: MGCCReleaseConfig
 
     def __init__(self, config: MGCCReleaseConfig) -> None:
@@ -206,8 +208,9 @@ class MGCCRelease(MGCC):
         return out
 
     def forward(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
-        image = self.encode_images(batch["images"])
-        text = self.encode_texts(batch["tokens"])
+        # the whole global batch under DDP (models.distributed): every negative of one process
+        image = self.encode_images(batch["images"]).gathered()
+        text = self.encode_texts(batch["tokens"]).gathered()
         logits = self.pair_similarity(text, image) * self.logit_scale()
         return {"infonce": info_nce(logits, self.config.loss_reduction)}
 

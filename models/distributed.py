@@ -1,0 +1,72 @@
+"""Gathering a batch's features across processes, so that a distributed run is the experiment
+of one process over the global batch.
+
+A contrastive loss compares every sample with the rest of its batch. Under DDP each process
+sees only its share of the global batch; without gathering, each loss sees ``B / W`` negatives
+instead of ``B``. :func:`gather` concatenates every process's tensor along dim 0 in rank order
+(the other processes' slots without gradient, this process's own slot with it). Every process
+then computes the loss of the whole global batch. Parameters used after the gather (a logit
+scale, MGCC's fusion weights) get the full gradient on every process; parameters before it
+(the encoders) get the part through this process's samples, and the own slot's gradient is
+scaled by ``W`` so that DDP's average over the ``W`` processes is the sum of the parts. Both
+are then exactly the one-process gradient (tested to 1e-5 in
+``tests/models/test_distributed.py``). The collectives all run in the forward pass, in one
+order on every process (autograd collectives would run in the backward pass, in an order that
+can differ between processes whose captions were padded differently).
+
+Per-sample losses (identity classification, masked-word prediction) stay local: the mean of
+the processes' local means is the global mean.
+
+Without a process group every function returns its input, so models call them always.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.distributed as dist
+from torch import Tensor
+
+
+def world_size() -> int:
+    """The number of processes of the current process group (1 without one)."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_world_size()
+    return 1
+
+
+def gather(tensor: Tensor, *, pad_dim: int | None = None, pad_value: float = 0) -> Tensor:
+    """Every process's ``tensor`` concatenated along dim 0 in rank order, with gradient.
+
+    ``pad_dim``: a dimension whose size may differ between processes (a caption batch is
+    padded to its longest caption): each tensor is padded with ``pad_value`` to the largest
+    size first (a padded word slot is masked out by the mask gathered alongside).
+    """
+    if world_size() == 1:
+        return tensor
+    if pad_dim is not None:
+        size = torch.tensor([tensor.shape[pad_dim]], device=tensor.device)
+        dist.all_reduce(size, op=dist.ReduceOp.MAX)
+        missing = int(size.item()) - tensor.shape[pad_dim]
+        if missing:
+            shape = list(tensor.shape)
+            shape[pad_dim] = missing
+            filler = torch.full(shape, pad_value, dtype=tensor.dtype, device=tensor.device)
+            tensor = torch.cat([tensor, filler], dim=pad_dim)
+    parts = [torch.empty_like(tensor) for _ in range(world_size())]
+    dist.all_gather(parts, tensor.detach().contiguous())
+    # this process's slot keeps its gradient, scaled by W (see the module docstring)
+    parts[dist.get_rank()] = _ScaleGrad.apply(tensor, float(world_size()))
+    return torch.cat(parts, dim=0)
+
+
+class _ScaleGrad(torch.autograd.Function):
+    """Identity forward; the gradient times ``factor`` backward."""
+
+    @staticmethod
+    def forward(ctx, tensor: Tensor, factor: float) -> Tensor:  # type: ignore[override]
+        ctx.factor = factor
+        return tensor.view_as(tensor)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
+        return grad * ctx.factor, None
