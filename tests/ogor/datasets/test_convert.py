@@ -94,7 +94,7 @@ def test_never_writes_inside_the_source_nor_over_a_foreign_folder(
     source, _ = make_copy(synth_roots["rstpreid"], "data_captions.json", tmp_path / "r")
     before = tree_digest(source)
     result = run_cli("convert", str(source), "--out", str(source / "inside"), "--to", "rstpreid")
-    assert result.exit_code == 2 and "inside the source dataset" in result.stderr
+    assert result.exit_code == 2 and "inside SOURCE_ROOT" in result.stderr
     assert tree_digest(source) == before and not (source / "inside").exists()
 
     foreign = tmp_path / "foreign"
