@@ -122,8 +122,9 @@ def extract_oil(
     from ogor.extract.registry import build_backend, resolve_auto
     from toreid.paths import check_writes
 
-    check_writes("--out", out, {"INPUT": input_path if input_path.is_dir() else
-                                input_path.parent, "--images": images})
+    # INPUT is a photo folder, or a COCO file whose images are under --images
+    check_writes("--out", out, {"INPUT": input_path if input_path.is_dir() else None,
+                                "--images": images})
     name, why = resolve_auto(backend)
     if why is not None:
         click.echo(f"backend: auto -> {name} ({why})")

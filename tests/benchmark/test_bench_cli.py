@@ -47,8 +47,10 @@ def test_bad_dataset_argument_is_one_line(tmp_path):
     result = CliRunner().invoke(main, ["run", "--models", "clip", "--datasets",
                                        f"x={tmp_path / 'missing'}"])
     assert result.exit_code == 2 and "is not a folder" in result.output
-    result = CliRunner().invoke(main, ["run", "--models", "clip", "--datasets", f"x={tmp_path}",
-                                       "--preset", "tiny", "--out", str(tmp_path / "r")])
+    (tmp_path / "empty").mkdir()
+    result = CliRunner().invoke(main, ["run", "--models", "clip", "--datasets",
+                                       f"x={tmp_path / 'empty'}", "--preset", "tiny",
+                                       "--out", str(tmp_path / "r")])
     assert result.exit_code == 2 and "no annotation file" in result.output
 
 

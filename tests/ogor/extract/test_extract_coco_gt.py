@@ -199,7 +199,7 @@ def test_output_inside_input_folder_is_refused(coco_scene):
         "--out",
         out,
     )
-    assert result.exit_code == 2 and "inside the input folder" in result.stderr
+    assert result.exit_code == 2 and "inside --images" in result.stderr
     assert not out.exists()
 
 

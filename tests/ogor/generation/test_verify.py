@@ -124,4 +124,4 @@ def test_preview_writes_a_grid(generated: Path, source: Path, tmp_path: Path) ->
     assert image is not None and image.shape[0] > 192 and image.shape[1] > 4 * 96
     inside = str(generated / "g.png")
     result = CliRunner().invoke(main, ["preview", str(generated), "--out", inside])
-    assert result.exit_code == 2 and "inside the dataset" in result.output
+    assert result.exit_code == 2 and "inside ROOT" in result.output
