@@ -405,6 +405,8 @@ def run_training(spec: RunSpec, out: Path, *, resume: bool = False,
 
     train_model: torch.nn.Module = model
     if world.distributed:
+        if device.type == "cuda":  # BatchNorm over the global batch, as one process computes it
+            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
         train_model = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None,
             # an extra graph traversal per step: only for models that leave parameters unused

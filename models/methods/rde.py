@@ -39,6 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from models.distributed import gather
 from models.base import ModelConfig
 from models.errors import ModelError
 from models.features import ImageFeatures, TextFeatures
@@ -151,6 +152,8 @@ def augment_caption_tokens(tokens: Tensor, prob: float = 0.2,
 class RDE(GlobalRetrievalModel):
     """RDE; ``forward`` returns {"bge_tal", "tse_tal"} over the pairs the consensus keeps."""
 
+    batch_gathers = ("image BGE + TSE", "text BGE + TSE", "person ids")
+
     config: RDEConfig
 
     def __init__(self, config: RDEConfig) -> None:
@@ -195,7 +198,11 @@ class RDE(GlobalRetrievalModel):
             tokens = augment_caption_tokens(tokens, config.text_aug_prob)
         image_bge, image_tse = self._image_branches(batch["images"])
         text_bge, text_tse = self._text_branches(tokens)
-        pids = batch["pids"]
+        # the global batch under DDP (models.distributed): the TAL negatives and the
+        # consensus division's two-component mixtures see every pair, as in one process
+        image_bge, image_tse = gather(image_bge), gather(image_tse)
+        text_bge, text_tse = gather(text_bge), gather(text_tse)
+        pids = gather(batch["pids"])
         bge = tal_per_sample(cosine_scores(text_bge, image_bge), pids, config.tau, config.margin)
         tse = tal_per_sample(cosine_scores(text_tse, image_tse), pids, config.tau, config.margin)
         keep = torch.ones_like(bge)

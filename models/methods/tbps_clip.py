@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision.transforms import v2
 
+from models.distributed import gather
 from models.base import ModelConfig
 from models.errors import ModelError
 from models.losses.tbps import citc_loss, nitc_loss, ritc_loss, simclr_loss
@@ -148,6 +149,9 @@ def random_deletion(tokens: Tensor, prob: float, generator: torch.Generator | No
 class TBPSCLIP(GlobalRetrievalModel):
     """TBPS-CLIP; ``forward`` returns {"nitc", "ritc", "citc", "ss"} (those switched on)."""
 
+    batch_gathers = ("image global (both views)", "text global", "person ids",
+                     "SimCLR projections")
+
     config: TBPSCLIPConfig
 
     def __init__(self, config: TBPSCLIPConfig) -> None:
@@ -201,13 +205,15 @@ class TBPSCLIP(GlobalRetrievalModel):
         if self.training and config.deletion_prob > 0:
             tokens = random_deletion(tokens, config.deletion_prob)
         main = self.weak_view(pixels) if self.training and config.augment else pixels
-        image = F.normalize(self._image_global(main).float(), dim=-1)
-        text = F.normalize(self.backbone.text_tokens(tokens)[3].float(), dim=-1)
+        # the global batch under DDP (models.distributed), as its release's 4 x 80 gathered
+        image = gather(F.normalize(self._image_global(main).float(), dim=-1))
+        text = gather(F.normalize(self.backbone.text_tokens(tokens)[3].float(), dim=-1))
+        pids = gather(pids)
         scale = self.logit_scale()
         nitc = nitc_loss(image, text, pids, scale, config.softlabel_ratio)
         if config.mvs:
             second = self.weak_view(pixels) if self.training else pixels
-            image_2 = F.normalize(self._image_global(second).float(), dim=-1)
+            image_2 = gather(F.normalize(self._image_global(second).float(), dim=-1))
             nitc = (nitc + nitc_loss(image_2, text, pids, scale, config.softlabel_ratio)) / 2
         losses = {"nitc": nitc}
         if config.ritc_weight > 0:
@@ -217,8 +223,8 @@ class TBPSCLIP(GlobalRetrievalModel):
             losses["citc"] = config.citc_weight * citc_loss(
                 image, text, scale, config.citc_in_modal, config.citc_cross_modal)
         if self.simclr_mlp is not None:
-            view_a = self.simclr_mlp(self._image_global(self.strong_view(pixels)))
-            view_b = self.simclr_mlp(self._image_global(self.strong_view(pixels)))
+            view_a = gather(self.simclr_mlp(self._image_global(self.strong_view(pixels))))
+            view_b = gather(self.simclr_mlp(self._image_global(self.strong_view(pixels))))
             losses["ss"] = config.ss_weight * simclr_loss(view_a, view_b,
                                                           config.simclr_temperature)
         return losses

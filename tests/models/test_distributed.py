@@ -20,9 +20,14 @@ from models.registry import build_model_from_config, list_models, tiny_options
 
 #: One model per gathered loss family: InfoNCE (clip), SDM + ID (irra; IRR's masked-word
 #: mean is per process, so it is weighted 0 here), MGCC's fused similarity (mgcc), the
-#: multi-granularity baseline on two towers (baseline2).
-FAMILIES = ("clip", "irra", "mgcc", "baseline2")
-OPTIONS = {"irra": {"irr_weight": 0.0}}
+#: multi-granularity baseline on two towers (baseline2), RDE's TAL with its consensus
+#: division, TBPS-CLIP's N-ITC / R-ITC / C-ITC.
+FAMILIES = ("clip", "irra", "mgcc", "baseline2", "rde", "tbps-clip")
+#: Per-sample random draws (IRR's masks, RDE's caption augmentation, TBPS-CLIP's views and
+#: word deletion) differ between 4 and 8 samples: switched off for the comparison.
+OPTIONS = {"irra": {"irr_weight": 0.0}, "rde": {"text_aug_prob": 0.0},
+           "tbps-clip": {"augment": False, "mvs": False, "deletion_prob": 0.0,
+                         "ss_weight": 0.0}}
 CAPTIONS = ["a man in a red coat", "a woman with a black bag and blue jeans",
             "a child on a bike", "an old man with a cane and a grey hat"] * 2
 
@@ -40,6 +45,10 @@ def _loss_and_grads(model, batch):
     for module in model.modules():  # dropout draws per sample: no parity to test through it
         if isinstance(module, torch.nn.Dropout):
             module.p = 0.0
+        # BatchNorm's batch statistics are per process on the CPU (the trainer makes them
+        # global with SyncBatchNorm on CUDA): the comparison uses the running statistics
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            module.eval()
     model.zero_grad()
     losses = model(batch)
     total = sum(losses.values())
@@ -61,7 +70,7 @@ def _worker(rank: int, world: int, port: int, folder: str) -> None:
             model.load_state_dict(saved["state"])
             batch = _batch(model, 0)
             share = {k: v[rank * 4:(rank + 1) * 4] for k, v in batch.items()}
-            # tokens: each process pads its own captions (as a real loader does)
+            # each process pads its own captions, as a real loader does
             share["tokens"] = model.tokenize(CAPTIONS[rank * 4:(rank + 1) * 4])
             loss, grads = _loss_and_grads(model, share)
             # DDP averages parameter gradients over the processes
