@@ -39,8 +39,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from models.distributed import gather
 from models.base import ModelConfig
+from models.distributed import gather
 from models.errors import ModelError
 from models.features import ImageFeatures, TextFeatures
 from models.losses.rde import (

@@ -40,8 +40,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision.transforms import v2
 
-from models.distributed import gather
 from models.base import ModelConfig
+from models.distributed import gather
 from models.errors import ModelError
 from models.losses.tbps import citc_loss, nitc_loss, ritc_loss, simclr_loss
 from models.methods.clip_model import GlobalRetrievalModel
