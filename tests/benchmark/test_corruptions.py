@@ -117,3 +117,18 @@ def test_options_parse_or_fail_in_one_line():
         parse_corruptions("image:snow")
     with pytest.raises(ToreidError, match="outside 1-5"):
         parse_severities("0,2")
+
+
+def test_docs_show_the_table():
+    """docs/corruptions.md carries the table's numbers (regenerate it when the table changes)."""
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "corruptions.md").read_text()
+    table = load_table()
+    for modality in ("image", "text"):
+        for name, entry in table[modality].items():
+            row = next(line for line in doc.splitlines() if line.startswith(f"| `{name}` |"))
+            assert entry["about"] in row, name
+            assert len(row.split(" | ")) == 7, name
+    assert "| `low_resolution` |" in doc and "scale_range=0.12" in doc
+    assert "mRR@1" in doc
