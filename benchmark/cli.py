@@ -397,8 +397,9 @@ def query_cmd(text, run_path, dataset_root, split, topk, out, device) -> None:
               multiple=True, required=True, help="A run folder (repeatable: one line per run).")
 @click.option("--source", type=click.Path(path_type=Path, exists=True, file_okay=False),
               required=True, help="The CLEAN dataset root whose split is occluded on the fly.")
-@click.option("--ratios", default="0,0.25,0.5,0.75,1.0", show_default=True,
-              help="Occlusion ratios of the sweep.")
+@click.option("--ratios", default=None,
+              help="Occlusion ratios of the sweep [default: 0,0.25,0.5,0.75,1.0; with "
+              "--corruptions: 0, i.e. corruptions of the clean split alone].")
 @click.option("--seeds", default="0,1,2", show_default=True, help="Generation seeds.")
 @click.option("--protocol", default="paper", show_default=True, help="ogor generate protocol.")
 @click.option("--oil", type=click.Path(path_type=Path), default=None,
@@ -411,32 +412,49 @@ def query_cmd(text, run_path, dataset_root, split, topk, out, device) -> None:
 @click.option("--device", default="auto", show_default=True)
 @click.option("--batch-size", type=int, default=128, show_default=True)
 @click.option("--query-chunk", type=int, default=512, show_default=True)
+@click.option("--corruptions", default=None,
+              help="Gallery image corruptions and query text perturbations, e.g. "
+              "image:motion_blur,text:typos; 'image', 'text' or 'all' for every one "
+              "(table: benchmark/corruptions/severities.json).")
+@click.option("--severities", default="all", show_default=True,
+              help="Corruption severities in 1-5 (0, the clean set, is always evaluated).")
 @click.option("--allow-generated-source", is_flag=True,
               help="Accept an ogor-generated (already occluded) --source and occlude it again.")
 @click.option("--quiet", is_flag=True)
 @user_errors
 def robustness_cmd(runs, source, ratios, seeds, protocol, oil, split, fraction_bins, out, device,
-                   batch_size, query_chunk, allow_generated_source, quiet) -> None:
+                   batch_size, query_chunk, corruptions, severities, allow_generated_source,
+                   quiet) -> None:
     """Evaluate runs on occluded versions of a clean split: a ratio sweep over generation
     seeds (mean ± std), and per position set, class and occluded-fraction bin.
 
     Occluded versions are made with ogor and cached under $TOREID_CACHE (never in the source).
+    With --corruptions, each version is also evaluated under surveillance image corruptions of
+    the gallery and witness-text perturbations of the queries at each severity; the summary
+    mRR@1 is the mean over (corruption, severity) of 100 x R@1 / clean R@1.
     Writes robustness.json, robustness.csv and PNG + SVG plots.
 
     \b
     Example:
       bench robustness --run runs/demo-occluded/mgcc/seed1 --run runs/demo-occluded/irra/seed1 \\
           --source ~/.cache/toreid/demo-v1-ids260-views4-seed0/clean --seeds 0,1,2
+      bench robustness --run runs/demo-occluded/mgcc/seed1 --source ... \\
+          --corruptions all --severities 1,3,5
     """
+    from benchmark.corruptions.table import parse_corruptions, parse_severities
     from benchmark.robustness import SweepConfig, evaluate_robustness, write_outputs
 
     out = out or Path(runs[0]) / "robustness"
     check_writes("--out", out, {"--source": source, "--oil": oil})
+    chosen = parse_corruptions(corruptions) if corruptions is not None else ()
+    levels = parse_severities(severities)
+    if ratios is None:
+        ratios = "0" if chosen else "0,0.25,0.5,0.75,1.0"
     config = SweepConfig(
         ratios=tuple(_float_list(ratios, "--ratios")), seeds=tuple(_int_list(seeds, "--seeds")),
         protocol=protocol, oil=oil, split=split,
         fraction_edges=tuple(_float_list(fraction_bins, "--fraction-bins")),
-        batch_size=batch_size, query_chunk=query_chunk)
+        batch_size=batch_size, query_chunk=query_chunk, corruptions=chosen, severities=levels)
     record = evaluate_robustness(list(runs), source, config, device=device, progress=not quiet,
                                  allow_generated_source=allow_generated_source, log=click.echo)
     for path in write_outputs(record, out):

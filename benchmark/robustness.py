@@ -28,6 +28,9 @@ content, split, protocol, ratio, seed, occlusion library fingerprint, toolkit ve
 ``$TOREID_CACHE`` or ``~/.cache/toreid``; nothing is ever written inside the source.
 At ratio 0 no image is occluded and the copy holds the source's bytes in the source's order,
 so the ratio-0 point equals ``bench eval`` on the clean test split exactly (tested).
+
+With ``corruptions`` (``--corruptions``), each base version is also evaluated under surveillance
+image corruptions and witness-text perturbations: :mod:`benchmark.corruptions.sweep`.
 """
 
 from __future__ import annotations
@@ -84,6 +87,8 @@ class SweepConfig:
     fraction_edges: tuple[float, ...] = DEFAULT_FRACTION_EDGES
     batch_size: int = 128
     query_chunk: int = 512
+    corruptions: tuple[str, ...] = ()
+    severities: tuple[int, ...] = (1, 2, 3, 4, 5)
 
     def validate(self) -> None:
         if not self.ratios:
@@ -394,6 +399,21 @@ def evaluate_robustness(
                          "dataset": run_config["dataset"]["name"],
                          "seed": run_config["train"]["seed"], "sweep": sweep,
                          "breakdown": breakdowns})
+        if config.corruptions:  # surveillance corruptions / witness text (benchmark.corruptions)
+            from benchmark.corruptions.sweep import corruption_sweep
+
+            def run_eval(problem, model=model):
+                return evaluate(model, problem, device=dev, batch_size=config.batch_size,
+                                query_chunk=config.query_chunk, progress=progress).t2i
+
+            out_runs[-1]["corruptions"] = corruption_sweep(
+                model, label, versions, sweep, config.corruptions, config.severities,
+                config.split, cache, run_eval, log=log)
+    extra = {}
+    if config.corruptions:
+        from benchmark.corruptions.sweep import corruption_header
+
+        extra = corruption_header(config.corruptions, config.severities)
     return {
         "format": ROBUSTNESS_FORMAT, "version": ROBUSTNESS_VERSION,
         "source": str(source), "split": config.split, "protocol": config.protocol,
@@ -405,6 +425,7 @@ def evaluate_robustness(
                  "groups partition it by the occluder on the query's own image; "
                  "sum(n_g * M_g) / sum(n_g) = M_whole",
         "runs": out_runs,
+        **extra,
     }
 
 
@@ -433,6 +454,10 @@ def csv_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
                                  "num_queries": m["num_queries"],
                                  **{k: m[k] for k in METRICS},
                                  **{f"{k}_std": m["std"][k] for k in METRICS}})
+    if record.get("corruptions"):
+        from benchmark.corruptions.sweep import csv_rows as corruption_rows
+
+        rows += corruption_rows(record, METRICS)
     return rows
 
 
@@ -458,6 +483,10 @@ def write_outputs(record: dict[str, Any], out: Path) -> list[Path]:
     written = [out / "robustness.csv"]
     atomic_write_bytes(written[0], to_csv(record).encode("utf-8"))
     written += plots.robustness_plots(record, out)
+    if record.get("corruptions"):
+        from benchmark.corruptions.figures import corruption_outputs
+
+        written += corruption_outputs(record, out)
     atomic_write_json(out / "robustness.json", record)
     written.append(out / "robustness.json")
     return written
