@@ -131,7 +131,7 @@ def robustness_html(paths: Sequence[Path]) -> str:
             parts.append(_img(_figure_png(plots.breakdown_figure(record, kind, ratio)),
                               f"R@1 per {kind} at ratio {ratio:g}", f"robustness per {kind}"))
         if record.get("corruptions"):
-            from benchmark.corruption_figures import corruption_html
+            from benchmark.severity_figures import corruption_html
 
             parts.append(corruption_html(record, _img, _figure_png))
     if not parts:

@@ -484,7 +484,7 @@ def write_outputs(record: dict[str, Any], out: Path) -> list[Path]:
     atomic_write_bytes(written[0], to_csv(record).encode("utf-8"))
     written += plots.robustness_plots(record, out)
     if record.get("corruptions"):
-        from benchmark.corruption_figures import corruption_outputs
+        from benchmark.severity_figures import corruption_outputs
 
         written += corruption_outputs(record, out)
     atomic_write_json(out / "robustness.json", record)
