@@ -20,7 +20,10 @@ Averages of disjoint subsets weighted by their sizes sum back to the whole (test
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -184,3 +187,21 @@ def retrieval_metrics(
     qp = torch.as_tensor(np.asarray(query_pids))
     gp = torch.as_tensor(np.asarray(gallery_pids))
     return summarize(rank_queries(sim, qp, gp, chunk=chunk), ks)
+
+
+#: The metrics a sweep reports, in table order.
+METRICS: tuple[str, ...] = ("R@1", "R@5", "R@10", "mAP", "mINP", "Rsum")
+
+
+def mean_std_over_seeds(values: Sequence[dict[str, float]]
+                        ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Mean and sample std (``None`` for one seed or a NaN) of each metric over seeds' results;
+    shared by the occlusion and the corruption sweeps."""
+    mean: dict[str, Any] = {}
+    std: dict[str, Any] = {}
+    for metric in METRICS:
+        data = np.asarray([v[metric] for v in values], dtype=np.float64)
+        mean[metric] = float(data.mean())
+        spread = float(data.std(ddof=1)) if len(data) > 1 else None
+        std[metric] = None if spread is None or math.isnan(spread) else spread
+    return mean, std

@@ -233,7 +233,7 @@ def find_robustness(runs_root: Path) -> list[Path]:
 def build_report(runs_root: Path, out: Path, *, robustness: Sequence[Path] = (),
                  queries: int = 3, topk: int = 8, device: str = "auto") -> Path:
     """Write ``out/index.html`` for the finished runs under ``runs_root``; return its path."""
-    from benchmark.robustness import toolkit_version
+    from benchmark.results import toolkit_version
     from ogor.io import atomic_write_bytes, read_json
 
     found = find_results(runs_root)

@@ -152,3 +152,13 @@ def find_results(root: str | Path) -> list[RunResult]:
     paths = [root / "metrics.json"] if (root / "metrics.json").is_file() else []
     paths += sorted(p for p in root.rglob("metrics.json") if p.parent != root)
     return [read_result(p) for p in paths]
+
+
+def toolkit_version() -> str:
+    """The installed toreid version (part of each recipe: a new generator, a new version)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("toreid")
+    except PackageNotFoundError:  # running from a checkout that is not installed
+        return "unknown"

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import shutil
 from collections.abc import Callable, Sequence
@@ -47,7 +46,8 @@ from typing import Any
 
 import numpy as np
 
-from benchmark.metrics import QueryStats, summarize
+from benchmark.metrics import METRICS, QueryStats, mean_std_over_seeds, summarize
+from benchmark.results import toolkit_version
 from toreid.errors import ToreidError
 from toreid.io import build_lock, sha256_file
 
@@ -56,7 +56,6 @@ CONTENT_NAME = "toreid-content.json"
 
 ROBUSTNESS_FORMAT = "toreid-robustness"
 ROBUSTNESS_VERSION = 1
-METRICS: tuple[str, ...] = ("R@1", "R@5", "R@10", "mAP", "mINP", "Rsum")
 SETS: tuple[str, ...] = ("up", "middle", "bottom")
 CLEAN = "clean"
 DEFAULT_RATIOS: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
@@ -111,16 +110,6 @@ class SweepConfig:
 def _fingerprint(recipe: dict[str, Any]) -> str:
     text = json.dumps(recipe, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def toolkit_version() -> str:
-    """The installed toreid version (part of each recipe: a new generator, a new version)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("toreid")
-    except PackageNotFoundError:  # running from a checkout that is not installed
-        return "unknown"
 
 
 def split_content(dataset: Any, records: Sequence[Any]) -> dict[str, Any]:
@@ -286,19 +275,6 @@ class _Pool:
             self.groups.setdefault(kind, []).append(values)
 
 
-def _clean(value: float) -> float | None:
-    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
-
-
-def _mean_std(values: Sequence[dict[str, float]]) -> tuple[dict[str, Any], dict[str, Any]]:
-    mean, std = {}, {}
-    for metric in METRICS:
-        data = np.asarray([v[metric] for v in values], dtype=np.float64)
-        mean[metric] = float(data.mean())
-        std[metric] = _clean(float(data.std(ddof=1))) if len(data) > 1 else None
-    return mean, std
-
-
 def breakdown(pool: _Pool, order: dict[str, Sequence[str]]) -> dict[str, Any]:
     """The pooled whole and each group's pooled metrics (+ std over seeds, query counts)."""
     stats = QueryStats.cat(pool.stats)
@@ -315,7 +291,7 @@ def breakdown(pool: _Pool, order: dict[str, Sequence[str]]) -> dict[str, Any]:
             group = summarize(stats.subset(mask))
             per_seed = [summarize(stats.subset(mask & (seeds == s)))
                         for s in dict.fromkeys(seeds.tolist()) if (mask & (seeds == s)).any()]
-            _, std = _mean_std(per_seed)
+            _, std = mean_std_over_seeds(per_seed)
             table[name] = {**group, "std": std, "seeds_present": len(per_seed)}
         out[f"by_{kind}"] = table
     return out
@@ -390,7 +366,7 @@ def evaluate_robustness(
                 own = problem.query_image.numpy()
                 pool.add(seed, result.stats,
                          {k: np.asarray(v, dtype=object)[own] for k, v in groups.items()})
-            mean, std = _mean_std(list(per_seed.values()))
+            mean, std = mean_std_over_seeds(list(per_seed.values()))
             sweep.append({"ratio": ratio, "mean": mean, "std": std, "per_seed": per_seed,
                           "num_queries": len(problem.captions), "num_ids": problem.num_ids})
             breakdowns.append({"ratio": ratio, **breakdown(pool, order)})

@@ -64,7 +64,7 @@ def recipe_of(base: Path, split: str, corruption: str, severity: int, seed: int)
     """Everything a derived set's content depends on."""
     from benchmark.corruptions.table import severity_params, table_sha256
     from benchmark.corruptions.text import VOCABULARY_FILE
-    from benchmark.robustness import toolkit_version
+    from benchmark.results import toolkit_version
 
     modality, name = corruption.split(":", 1)
     recipe = {

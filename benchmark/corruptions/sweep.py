@@ -75,7 +75,7 @@ def corruption_sweep(model: Any, label: str, bases: dict[tuple[float, int], Path
                      run_eval: Callable[[Any], dict[str, Any]],
                      log: Callable[[str], None] = print) -> list[dict[str, Any]]:
     """One block per ratio of ``sweep`` (the run's occlusion sweep points, the clean anchors)."""
-    from benchmark.robustness import _mean_std
+    from benchmark.metrics import mean_std_over_seeds
 
     blocks = []
     for point in sweep:
@@ -90,7 +90,7 @@ def corruption_sweep(model: Any, label: str, bases: dict[tuple[float, int], Path
                     per_seed[str(seed)], derived[str(seed)] = evaluate_problem(
                         model, bases[(ratio, seed)], corruption, severity, seed, split, cache,
                         run_eval)
-                mean, std = _mean_std(list(per_seed.values()))
+                mean, std = mean_std_over_seeds(list(per_seed.values()))
                 cells.append({"corruption": corruption, "severity": severity, "mean": mean,
                               "std": std, "relative": relative(mean, point["mean"]),
                               "per_seed": per_seed, "derived": derived})
