@@ -375,7 +375,7 @@ def evaluate_robustness(
                          "dataset": run_config["dataset"]["name"],
                          "seed": run_config["train"]["seed"], "sweep": sweep,
                          "breakdown": breakdowns})
-        if config.corruptions:  # surveillance corruptions / witness text (benchmark.corruptions)
+        if config.corruptions:  # surveillance corruptions and witness text: the corruptions package
             from benchmark.corruptions.sweep import corruption_sweep
 
             def run_eval(problem, model=model):
