@@ -2,6 +2,7 @@
 
 ``bench run`` trains every (model, dataset, seed), writes ``runs/<dataset>/<model>/seed<k>/`` and
 prints the leaderboard; ``bench table`` renders the leaderboard (Table 2 of the MGCC paper) from
-run folders. The library modules are importable on their own: :mod:`benchmark.metrics` (pure
-metrics), :mod:`benchmark.evaluate` (chunked exact evaluation), :mod:`benchmark.train` (the loop).
+run folders. The library modules are importable on their own: :mod:`benchmark.evaluation.metrics`
+(pure metrics), :mod:`benchmark.evaluation.evaluate` (chunked exact evaluation),
+:mod:`benchmark.training.loop` (the loop).
 """

@@ -11,8 +11,4 @@ The public API, for code outside ``ogor`` (``benchmark/``, users' scripts): ``og
 ``docs/architecture.md`` walks through the rooms.
 """
 
-from ogor import _moved
-
 __version__ = "0.1.0"
-
-_moved.install()

@@ -1,10 +1,10 @@
 """Exact MGCC evaluation at CUHK-PEDES test scale, with random features: time, memory, GFLOP/s.
 
-What runs is the harness's own evaluation path (:func:`benchmark.evaluate.rank_all`): the MGCC
-model's ``similarity`` in query x gallery blocks, each block ranked exactly
-(:func:`benchmark.metrics.rank_chunk`) so that the full Q x G matrix is never materialised. Only
-the encoders are skipped: the features are random, with the shapes ViT-B/16 at 384x128 gives at
-the paper's CUHK-PEDES ratios (FACTS.md section 5):
+What runs is the harness's own evaluation path (:func:`benchmark.evaluation.evaluate.rank_all`): the
+MGCC model's ``similarity`` in query x gallery blocks, each block ranked exactly
+(:func:`benchmark.evaluation.metrics.rank_chunk`) so that the full Q x G matrix is never
+materialised. Only the encoders are skipped: the features are random, with the shapes ViT-B/16 at
+384x128 gives at the paper's CUHK-PEDES ratios (FACTS.md section 5):
 
 * gallery: 3,074 images, 24x8 = 192 patches, top round(0.3 x 192) = 58 kept, 512-d;
 * queries: 6,156 captions; a full 77-token context has 75 word positions and rho_t = 0.4 keeps
@@ -40,8 +40,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmark.evaluate import rank_all  # noqa: E402
-from benchmark.metrics import summarize  # noqa: E402
+from benchmark.evaluation.evaluate import rank_all  # noqa: E402
+from benchmark.evaluation.metrics import summarize  # noqa: E402
 from models import ImageFeatures, TextFeatures, build_model  # noqa: E402
 
 

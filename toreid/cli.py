@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import importlib
 import os
 import sys
 from collections.abc import Callable
@@ -138,3 +139,20 @@ def user_error_report(exc: BaseException) -> tuple[str, int] | None:
     if isinstance(exc, OSError):
         return _single_line(os_error_line(exc)), 1
     return None
+
+
+class LazyGroup(click.Group):
+    """``click.Group`` with commands given as ``{"name": "module:attribute"}``."""
+
+    def __init__(self, *args: Any, lazy_commands: dict[str, str] | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._lazy = dict(lazy_commands or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(self._lazy))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self._lazy:
+            module_name, attribute = self._lazy[name].split(":")
+            return getattr(importlib.import_module(module_name), attribute)
+        return super().get_command(ctx, name)

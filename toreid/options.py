@@ -1,7 +1,7 @@
 """Checking user-given values against a config dataclass before any work starts.
 
 ``bench run --model-opt KEY=VALUE`` and the training overrides end up as keyword arguments of a
-config dataclass (a model's ``*Config``, :class:`benchmark.train.TrainConfig`). A dataclass
+config dataclass (a model's ``*Config``, :class:`benchmark.records.spec.TrainConfig`). A dataclass
 checks neither types nor ranges, so a bad value used to surface deep inside training as a
 traceback (``rho_image=abc``), or only after a run was written. This module checks each value
 against its field's default (the type a field holds) and a small table of range rules by field

@@ -1,6 +1,6 @@
 """Naming what a weights-only load refused, in a few words instead of torch's dozen lines.
 
-Shared by every reader of weight files (``benchmark.checkpoints``, ``models.encoders``,
+Shared by every reader of weight files (``benchmark.records.checkpoints``, ``models.encoders``,
 ``ogor.extract``); pure string handling, so the core package stays free of torch.
 """
 

@@ -13,7 +13,7 @@ as Dual-Path does for CUHK-PEDES) and the bidirectional ranking loss on the cosi
 features (:func:`ranking_loss`, hardest in-batch negatives, margin 1).
 
 The two training stages are one schedule: the trainer calls :meth:`DPath.set_epoch` before each
-epoch (``benchmark.train`` does it for any model with that method).
+epoch (``benchmark.training.loop`` does it for any model with that method).
 
 * Stage I, epochs ``1 .. stage1_epochs``: the ImageNet ResNet-50 is frozen (no gradients and its
   batch-norm statistics fixed, as the released code sets its learning rates to 0); the text CNN,

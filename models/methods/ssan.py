@@ -22,8 +22,8 @@ Training loss: the compound ranking loss (:mod:`models.losses.compound_ranking`)
 ``global + part_weight * (parts + relations)`` with ``part_weight`` 0.5 (SSAN's code). The weak
 positive of the CR loss is, for each sample, a caption of *another image* of the same person,
 drawn per sample (SSAN's ``same_id_index``): the batch's ``weak_tokens``, which ``bench run``
-provides with the training option ``weak_caption`` (:mod:`benchmark.samplers`; SSAN's presets set
-it). A sample whose person has one image gets its own caption back; it has no weak positive and
+provides with the training option ``weak_caption`` (:mod:`benchmark.data.samplers`; SSAN's presets
+set it). A sample whose person has one image gets its own caption back; it has no weak positive and
 takes the strong term only (SSAN's release drops those persons from training). Without
 ``weak_tokens`` (a custom loop) the weak positive is another sample of the same person in the
 batch, where there is one: in random batches of 64 from CUHK-PEDES that is about 0.5% of the

@@ -7,7 +7,7 @@ only imported by the commands that run a model.
 from __future__ import annotations
 
 from ogor import __version__
-from ogor.cli._lazy import LazyGroup
+from toreid.cli import LazyGroup
 
 #: command name -> "module:attribute" of its click command.
 COMMANDS: dict[str, str] = {

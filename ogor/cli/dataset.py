@@ -9,8 +9,8 @@ from pathlib import Path
 
 import click
 
-from ogor.cli._lazy import user_errors
 from ogor.datasets import list_formats, read_dataset
+from toreid.cli import user_errors
 
 #: Error lines printed before "... and N more" unless --all.
 _SHOWN_ERRORS = 20

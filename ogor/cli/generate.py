@@ -7,9 +7,9 @@ from pathlib import Path
 
 import click
 
-from ogor.cli._lazy import user_errors
 from ogor.datasets import list_formats
 from ogor.occlude.protocols import list_protocols
+from toreid.cli import user_errors
 
 #: Options the manifest decides under --from-manifest.
 _RECIPE_OPTIONS = ("ratio", "protocol", "seed", "mode", "quality", "feather")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ogor.cli._lazy import user_errors
+from toreid.cli import user_errors
 
 
 @click.command("taxonomy")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from ogor.cli._lazy import user_errors
 from ogor.datasets import BASE_FORMATS
+from toreid.cli import user_errors
 
 
 @click.command()

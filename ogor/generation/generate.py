@@ -55,7 +55,12 @@ from ogor.generation.manifest import (
     summarize,
     write_manifest,
 )
-from ogor.generation.manifest_check import check_manifest_recipe, split_file_for
+from ogor.generation.manifest_check import (
+    check_manifest_recipe,
+    check_recipe,
+    rebuild_mismatch,
+    split_file_for,
+)
 from ogor.generation.plan import (
     OCCLUDED_SUFFIX,
     _counts,
@@ -267,7 +272,7 @@ def _build(request: _Request) -> GenerationSummary:
             )
         dataset = read_dataset(r.source, r.fmt.name, r.split_file)
         if r.recipe is not None:
-            _check_recipe(r.recipe, r.from_manifest, dataset, r.source_sha, r.library)
+            check_recipe(r.recipe, r.from_manifest, dataset, r.source_sha, r.library)
         images = collect_images(dataset.records)
         if r.recipe is not None:
             tasks = _tasks_from_manifest(r.recipe)
@@ -334,7 +339,7 @@ def _make_images(
                 want = expected.get(done.path)
                 if want is not None and want != done.sha256:
                     raise GenerationError(
-                        _rebuild_mismatch(out_images / done.path, request.recipe)
+                        rebuild_mismatch(out_images / done.path, request.recipe)
                     )
                 journal[done.path] = done
             handle.write("".join(d.line + "\n" for d in results))
@@ -372,33 +377,6 @@ def _publish(
     return GenerationSummary(
         r.out, r.spec.name, counts, summary, processed=processed, reused=reused,
         elapsed_s=time.monotonic() - r.started,
-    )
-
-
-def _check_recipe(
-    recipe: dict[str, Any], path: str | Path | None, dataset: Dataset, source_sha: str, library: Any
-) -> None:
-    want = recipe["source"]["annotation_sha256"]
-    if want != source_sha:
-        raise GenerationError(
-            f"{dataset.annotation_path}: source annotation sha256 {source_sha[:12]}... differs "
-            f"from the manifest {path} ({want[:12]}...): not the dataset it was made from"
-        )
-    want = recipe["library"]["fingerprint"]
-    if want != library.fingerprint:
-        raise GenerationError(
-            f"{library.root}: occlusion library fingerprint {library.fingerprint[:12]}... differs "
-            f"from the manifest {path} ({want[:12]}...); pass the library it used with --oil"
-        )
-
-
-def _rebuild_mismatch(file: Path, recipe: dict[str, Any] | None) -> str:
-    import cv2
-
-    built_with = recipe["tool"]["opencv"] if recipe else "?"
-    return (
-        f"{file}: rebuilt image differs from the manifest's sha256 (the source image differs, or "
-        f"the OpenCV build: {cv2.__version__} here, {built_with} in the manifest)"
     )
 
 

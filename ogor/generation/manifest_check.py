@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from ogor.datasets import Dataset
 from ogor.errors import GenerationError
 from toreid.io import sha256_file
 
@@ -114,3 +115,30 @@ def split_file_for(given: str | Path | None, recipe: dict[str, Any] | None) -> P
             "pass the one it was made with (--split-file)"
         )
     return Path(recorded["path"])
+
+
+def check_recipe(
+    recipe: dict[str, Any], path: str | Path | None, dataset: Dataset, source_sha: str, library: Any
+) -> None:
+    want = recipe["source"]["annotation_sha256"]
+    if want != source_sha:
+        raise GenerationError(
+            f"{dataset.annotation_path}: source annotation sha256 {source_sha[:12]}... differs "
+            f"from the manifest {path} ({want[:12]}...): not the dataset it was made from"
+        )
+    want = recipe["library"]["fingerprint"]
+    if want != library.fingerprint:
+        raise GenerationError(
+            f"{library.root}: occlusion library fingerprint {library.fingerprint[:12]}... differs "
+            f"from the manifest {path} ({want[:12]}...); pass the library it used with --oil"
+        )
+
+
+def rebuild_mismatch(file: Path, recipe: dict[str, Any] | None) -> str:
+    import cv2
+
+    built_with = recipe["tool"]["opencv"] if recipe else "?"
+    return (
+        f"{file}: rebuilt image differs from the manifest's sha256 (the source image differs, or "
+        f"the OpenCV build: {cv2.__version__} here, {built_with} in the manifest)"
+    )

@@ -25,7 +25,7 @@ def demo_run(tmp_path_factory) -> dict[str, Path]:
     """A tiny clip run trained once on the occluded demo dataset: ``run``, ``runs``, ``clean``
     (the clean demo root, the robustness source), ``occluded`` (the ogor-generated root it was
     trained on) and ``cache`` (a private TOREID_CACHE)."""
-    from benchmark import runner
+    from benchmark.pipeline import runner
 
     base = tmp_path_factory.mktemp("demo-run")
     cache = base / "cache"

@@ -11,8 +11,9 @@ from click.testing import CliRunner
 from PIL import Image
 
 from benchmark.cli import main
-from benchmark.leaderboard import read_csv
-from benchmark.train import RunSpec, TrainConfig, run_training
+from benchmark.records.spec import RunSpec, TrainConfig
+from benchmark.reporting.leaderboard import read_csv
+from benchmark.training.loop import run_training
 from tests.benchmark.helpers import make_color_dataset
 
 

@@ -22,7 +22,7 @@ import json
 from click.testing import CliRunner
 
 from benchmark.cli import main
-from benchmark.leaderboard import read_csv
+from benchmark.reporting.leaderboard import read_csv
 
 DEMO_IDS = 100  # synth splits ids 70/10/20: 20 test ids, 80 images, 160 captions
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from benchmark import runner
 from benchmark.cli import main
+from benchmark.pipeline import runner
 from ogor.datasets import read_dataset
 from ogor.generation import generate_dataset
 from tests.ogor.datasets.layout_copies import make_copy, synth_roots  # noqa: F401 (fixture)

@@ -6,14 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmark.corruptions.image import corrupt_image
-from benchmark.corruptions.table import (
+from benchmark.evaluation.corruptions.image import corrupt_image
+from benchmark.evaluation.corruptions.table import (
     list_corruptions,
     load_table,
     parse_corruptions,
     parse_severities,
 )
-from benchmark.corruptions.text import (
+from benchmark.evaluation.corruptions.text import (
     PERTURBATIONS,
     attribute_phrases,
     load_vocabulary,

@@ -8,8 +8,8 @@ import pytest
 from click.testing import CliRunner
 
 from benchmark.cli import main
-from benchmark.crossings import crossing_matrix
-from benchmark.results import find_results
+from benchmark.evaluation.crossings import crossing_matrix
+from benchmark.records.results import find_results
 from ogor.generation import generate_dataset
 from tests.benchmark.helpers import make_color_dataset
 

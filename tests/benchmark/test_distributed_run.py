@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.data import per_process_batch
+from benchmark.data.sets import per_process_batch
 from toreid.errors import ToreidError
 
 REPO = Path(__file__).resolve().parents[2]

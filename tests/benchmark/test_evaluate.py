@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark.data import eval_set
-from benchmark.evaluate import encode_images, encode_texts, evaluate, rank_all
-from benchmark.metrics import retrieval_metrics, summarize
+from benchmark.data.sets import eval_set
+from benchmark.evaluation.evaluate import encode_images, encode_texts, evaluate, rank_all
+from benchmark.evaluation.metrics import retrieval_metrics, summarize
 from models import build_model
 from ogor.datasets import read_dataset
 from tests.benchmark.helpers import make_color_dataset
@@ -83,7 +83,7 @@ def test_dataset_without_test_split_is_a_clear_error(tmp_path):
 
 def test_stats_keep_topk_in_rank_order():
     # A hand-made similarity: the top-k indices come out in descending score order.
-    from benchmark.metrics import rank_chunk
+    from benchmark.evaluation.metrics import rank_chunk
 
     sim = torch.tensor([[0.1, 0.9, 0.5, 0.7]])
     stats = rank_chunk(sim, torch.tensor([1]), torch.tensor([0, 0, 1, 0]), keep_topk=3)

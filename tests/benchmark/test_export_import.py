@@ -9,7 +9,7 @@ import torch
 from click.testing import CliRunner
 
 from benchmark.cli import main
-from benchmark.train import rebuild_from_run
+from benchmark.records.rebuild import rebuild_from_run
 
 
 def test_export_then_import_gives_the_same_ranking(demo_run, tmp_path):

@@ -13,12 +13,14 @@ import torch
 from click.testing import CliRunner
 
 from benchmark.cli import main
-from benchmark.data import ERASE_VALUE, Augment, augment
-from benchmark.leaderboard import build_table, read_csv, render
-from benchmark.protocol import MGCC_CODE_ICFG_TEST, SELECTED_ON_TEST, apply_icfg_split
-from benchmark.results import find_results
-from benchmark.runner import load_presets, make_train_config
-from benchmark.train import RunSpec, TrainConfig, build_optimizer, lr_lambda, run_training
+from benchmark.data.sets import ERASE_VALUE, Augment, augment
+from benchmark.pipeline.runner import load_presets, make_train_config
+from benchmark.records.protocol import MGCC_CODE_ICFG_TEST, SELECTED_ON_TEST, apply_icfg_split
+from benchmark.records.results import find_results
+from benchmark.records.spec import RunSpec, TrainConfig
+from benchmark.reporting.leaderboard import build_table, read_csv, render
+from benchmark.training.loop import run_training
+from benchmark.training.optim import build_optimizer, lr_lambda
 from models import build_model, list_models
 from ogor.datasets import Dataset, Record, get_format
 from tests.benchmark.helpers import make_color_dataset

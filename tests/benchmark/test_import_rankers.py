@@ -11,7 +11,7 @@ import torch
 from click.testing import CliRunner
 
 from benchmark.cli import main
-from benchmark.importers import build_imported_model
+from benchmark.released.importers import build_imported_model
 from models import build_model, tiny_options
 from ogor.errors import ToreidError
 

@@ -22,7 +22,7 @@ import torch
 from click.testing import CliRunner
 
 from benchmark.cli import main
-from benchmark.importers import build_imported_model
+from benchmark.released.importers import build_imported_model
 from models import build_model, tiny_options
 from ogor.errors import ToreidError
 from tests.benchmark.helpers import make_color_dataset

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmark.leaderboard import (
+from benchmark.records.results import find_results, run_dir, write_result
+from benchmark.reporting.leaderboard import (
     MEASURED,
     PUBLISHED,
     TABLE_METRICS,
@@ -17,7 +18,6 @@ from benchmark.leaderboard import (
     render,
     to_csv,
 )
-from benchmark.results import find_results, run_dir, write_result
 
 
 def _metrics(rng: np.random.Generator) -> dict:

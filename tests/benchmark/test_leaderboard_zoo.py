@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from benchmark.leaderboard import MEASURED, PUBLISHED, build_table, render
-from benchmark.results import find_results, run_dir, write_result
+from benchmark.records.results import find_results, run_dir, write_result
+from benchmark.reporting.leaderboard import MEASURED, PUBLISHED, build_table, render
 
 
 def test_measured_rows_follow_their_published_rows(tmp_path) -> None:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark.metrics import rank_chunk, rank_queries, retrieval_metrics, summarize
+from benchmark.evaluation.metrics import rank_chunk, rank_queries, retrieval_metrics, summarize
 
 
 def naive_metrics(sim: np.ndarray, qpids: np.ndarray, gpids: np.ndarray) -> dict[str, float]:

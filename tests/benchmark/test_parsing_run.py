@@ -12,9 +12,10 @@ import pytest
 import torch
 from PIL import Image
 
-from benchmark.data import Augment, TrainPairs, collate_pairs
-from benchmark.parsing import ParsingMaps
-from benchmark.train import RunSpec, TrainConfig, run_training
+from benchmark.data.parsing import ParsingMaps
+from benchmark.data.sets import Augment, TrainPairs, collate_pairs
+from benchmark.records.spec import RunSpec, TrainConfig
+from benchmark.training.loop import run_training
 from ogor.datasets import read_dataset
 from ogor.errors import DatasetError, ToreidError
 from ogor.synth import synthesize

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from benchmark.optim import build_optimizer
-from benchmark.runner import make_train_config, preset_for
+from benchmark.pipeline.runner import make_train_config, preset_for
+from benchmark.training.optim import build_optimizer
 from models import build_model
 from models.registry import with_vocabulary
 

@@ -3,8 +3,8 @@ preset that builds offline."""
 
 from __future__ import annotations
 
-from benchmark.dry_run import learning_rates
-from benchmark.runner import load_presets, make_train_config, preset_for
+from benchmark.pipeline.dry_run import learning_rates
+from benchmark.pipeline.runner import load_presets, make_train_config, preset_for
 from models import build_model
 from models.registry import MODELS, _make_config
 

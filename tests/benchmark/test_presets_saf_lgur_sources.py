@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from benchmark.runner import load_presets, make_train_config, preset_for
+from benchmark.pipeline.runner import load_presets, make_train_config, preset_for
 from models import build_model
 from models.registry import MODELS, _make_config
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from benchmark.leaderboard import MEASURED, PUBLISHED, build_table
-from benchmark.results import find_results, run_dir, write_result
-from benchmark.runner import load_presets, make_train_config, preset_for
+from benchmark.pipeline.runner import load_presets, make_train_config, preset_for
+from benchmark.records.results import find_results, run_dir, write_result
+from benchmark.reporting.leaderboard import MEASURED, PUBLISHED, build_table
 from models import build_model
 from models.registry import MODELS, _make_config
 

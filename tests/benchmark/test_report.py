@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from benchmark.cli import main
-from benchmark.leaderboard import load_paper_table
+from benchmark.reporting.leaderboard import load_paper_table
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 

@@ -10,7 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from benchmark.cli import main
-from benchmark.robustness import METRICS, SETS
+from benchmark.evaluation.metrics import METRICS
+from benchmark.evaluation.robustness import SETS
 from ogor.library import load_taxonomy
 
 

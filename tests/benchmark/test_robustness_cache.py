@@ -10,7 +10,7 @@ import shutil
 from click.testing import CliRunner
 
 from benchmark.cli import main
-from benchmark.robustness import CONTENT_NAME, split_copy
+from benchmark.evaluation.robustness import CONTENT_NAME, split_copy
 from ogor.datasets import annotation_sha256, read_dataset
 
 

@@ -13,9 +13,9 @@ import pytest
 from click.testing import CliRunner
 
 from benchmark.cli import main
-from benchmark.corruptions.derive import corrupted_images, perturbed_captions
-from benchmark.corruptions.sweep import SUMMARY, mean_relative_r1, worst_cells
-from benchmark.robustness import METRICS
+from benchmark.evaluation.corruptions.derive import corrupted_images, perturbed_captions
+from benchmark.evaluation.corruptions.sweep import SUMMARY, mean_relative_r1, worst_cells
+from benchmark.evaluation.metrics import METRICS
 from tests.benchmark.test_report import _browse, _chromium
 
 CORRUPTIONS = "image:sensor_noise,image:jpeg,text:typos,text:forgotten_attribute"

@@ -1,4 +1,5 @@
-"""Identity-balanced batches and same-person captions (benchmark.samplers, benchmark.data)."""
+"""Identity-balanced batches and same-person captions (benchmark.data.samplers,
+benchmark.data.sets)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from benchmark.data import Augment, EpochSampler, TrainPairs, collate_pairs, train_loader
-from benchmark.samplers import IdentityBatchSampler, person_groups
+from benchmark.data.samplers import IdentityBatchSampler, person_groups
+from benchmark.data.sets import Augment, EpochSampler, TrainPairs, collate_pairs, train_loader
 from ogor.datasets import Record, get_format, read_dataset
 from toreid.errors import ToreidError
 
@@ -151,8 +152,9 @@ def test_a_run_on_identity_batches_resumes_exactly(tmp_path) -> None:
     identity-balanced batches with same-person captions ends with the same weights."""
     import torch
 
-    from benchmark.checkpoints import load_checkpoint
-    from benchmark.train import RunSpec, TrainConfig, run_training
+    from benchmark.records.checkpoints import load_checkpoint
+    from benchmark.records.spec import RunSpec, TrainConfig
+    from benchmark.training.loop import run_training
     from tests.benchmark.helpers import make_color_dataset
 
     root = make_color_dataset(tmp_path / "root", ids=8, views=2,

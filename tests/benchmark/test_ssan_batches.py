@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from benchmark.data import Augment, EpochSampler, TrainPairs, collate_pairs
-from benchmark.train import build_for_run
+from benchmark.data.sets import Augment, EpochSampler, TrainPairs, collate_pairs
+from benchmark.records.rebuild import build_for_run
 from models import tiny_options
 from models.encoders.vocabulary import PAD_ID
 from ogor.synth import synthesize

@@ -8,9 +8,9 @@ import pytest
 from click.testing import CliRunner
 
 from benchmark.cli import main
-from benchmark.leaderboard import MEASURED, PUBLISHED, build_table, load_paper_table
-from benchmark.results import find_results, run_dir, write_result
-from benchmark.table2 import (
+from benchmark.records.results import find_results, run_dir, write_result
+from benchmark.reporting.leaderboard import MEASURED, PUBLISHED, build_table, load_paper_table
+from benchmark.reporting.table2 import (
     expand_model_names,
     missing_table2_models,
     order_by_table2,

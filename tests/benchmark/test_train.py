@@ -9,8 +9,11 @@ import math
 import pytest
 import torch
 
-from benchmark.results import validate_result
-from benchmark.train import RunSpec, TrainConfig, load_checkpoint, lr_lambda, run_training
+from benchmark.records.checkpoints import load_checkpoint
+from benchmark.records.results import validate_result
+from benchmark.records.spec import RunSpec, TrainConfig
+from benchmark.training.loop import run_training
+from benchmark.training.optim import lr_lambda
 from ogor.errors import ToreidError
 from tests.benchmark.helpers import make_color_dataset
 

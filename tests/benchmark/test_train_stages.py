@@ -10,7 +10,9 @@ import torch
 from click.testing import CliRunner
 
 from benchmark.cli import main
-from benchmark.train import RunSpec, TrainConfig, build_optimizer, lr_lambda, run_training
+from benchmark.records.spec import RunSpec, TrainConfig
+from benchmark.training.loop import run_training
+from benchmark.training.optim import build_optimizer, lr_lambda
 from models import build_model, tiny_options
 from tests.benchmark.helpers import make_color_dataset
 
@@ -55,7 +57,7 @@ def test_the_trainer_moves_dpath_from_stage_one_to_stage_two(tmp_path) -> None:
 
 
 def test_dpath_presets_resolve_to_its_paper_recipe_and_a_tiny_one() -> None:
-    from benchmark.runner import make_train_config
+    from benchmark.pipeline.runner import make_train_config
     from models.methods.dpath import DPathConfig
 
     cfg, options = make_train_config("paper", "dpath", seed=1, overrides={})

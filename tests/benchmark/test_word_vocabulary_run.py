@@ -9,7 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 from benchmark.cli import main
-from benchmark.train import RunSpec, TrainConfig, rebuild_from_run, run_training
+from benchmark.records.rebuild import rebuild_from_run
+from benchmark.records.spec import RunSpec, TrainConfig
+from benchmark.training.loop import run_training
 from models import build_model_from_config
 from models.encoders.vocabulary import Vocabulary
 from tests.benchmark.helpers import make_color_dataset

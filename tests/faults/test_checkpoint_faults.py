@@ -12,14 +12,14 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from benchmark.checkpoints import (
+from benchmark.cli import main
+from benchmark.records.checkpoints import (
     CheckpointError,
     load_checkpoint,
     rng_state,
     save_checkpoint,
     set_rng_state,
 )
-from benchmark.cli import main
 from tests.faults.conftest import RUN_SUBDIR, assert_one_line_failure, run_args
 from toreid.errors import ToreidError
 
@@ -216,8 +216,8 @@ def test_dataloader_worker_failure_is_one_line(tmp_path: Path) -> None:
 
 
 def test_export_to_safetensors_and_load_back(finished_run, tmp_path: Path) -> None:
-    from benchmark.export import load_exported
-    from benchmark.train import rebuild_from_run
+    from benchmark.records.rebuild import rebuild_from_run
+    from benchmark.released.export import load_exported
 
     runs, _root = finished_run
     out = tmp_path / "clip.safetensors"

@@ -13,7 +13,7 @@ import torch
 from click.testing import CliRunner
 
 from benchmark.cli import main
-from benchmark.importers import read_checkpoint
+from benchmark.released.importers import read_checkpoint
 
 
 def test_tbps_clip_main_py_layout_with_numpy_learning_rates_is_read(tmp_path):

@@ -35,7 +35,8 @@ def _batch(model) -> dict:
 def test_logit_scale_moves_from_openais_stored_value(name, tmp_path) -> None:
     import open_clip
 
-    from benchmark.train import TrainConfig, build_optimizer
+    from benchmark.records.spec import TrainConfig
+    from benchmark.training.optim import build_optimizer
 
     clip = open_clip.CLIP(**TINY_MODEL_CFG)
     state = clip.state_dict()

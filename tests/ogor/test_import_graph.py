@@ -96,7 +96,7 @@ def test_the_graph_is_read(graph):
     """Guards the walker itself: known edges are seen (else every test below passes vacuously)."""
     assert ("ogor.generation.manifest", ["read_manifest"]) in graph["ogor.generation.generate"]
     assert any(t == "ogor.imageio" for t, _ in graph["ogor.generation.verify"])
-    assert any(t.startswith("ogor.") for t, _ in graph["benchmark.train"])
+    assert any(t.startswith("ogor.") for t, _ in graph["benchmark.training.loop"])
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 

@@ -1,0 +1,6 @@
+"""Run folders: configs, environment, history, metrics, checkpoints, the rebuilt model.
+
+Shared by training, evaluation and reporting alike.
+
+The map of the rooms: ``docs/architecture.md``.
+"""
