@@ -46,19 +46,12 @@ def eval_cmd(run_path, dataset_root, split, device, amp, batch_size, query_chunk
     from benchmark.evaluation.evaluate import evaluate
     from benchmark.records.rebuild import (
         dataset_occlusion_flags,
-        rebuild_from_run,
-        recorded_dataset_root,
     )
-    from benchmark.runtime.device import resolve_device
     from ogor.datasets import read_dataset
     from toreid.io import atomic_write_json
 
-    check_writes("--json-out", json_out, {"--dataset": dataset_root})
-    model, config = rebuild_from_run(run_path)
-    dataset_root = dataset_root or recorded_dataset_root(run_path, config)
-    check_writes("--json-out", json_out, {"the run's dataset": dataset_root})
-    dev = resolve_device(device)
-    model.to(dev)
+    model, dataset_root, dev = _run_on_device(run_path, dataset_root, device,
+                                              "--json-out", json_out)
     problem = eval_set(read_dataset(dataset_root), split, dataset_occlusion_flags(dataset_root))
     result = evaluate(model, problem, device=dev, amp=amp, batch_size=batch_size,
                       query_chunk=query_chunk, i2t=i2t, progress=not quiet,
@@ -96,20 +89,13 @@ def query_cmd(text, run_path, dataset_root, split, topk, out, device) -> None:
     """
     from benchmark.data.sets import eval_set
     from benchmark.evaluation.query import draw_strip, rank_text
-    from benchmark.records.rebuild import rebuild_from_run, recorded_dataset_root
-    from benchmark.runtime.device import resolve_device
     from ogor.datasets import read_dataset
 
     if topk < 1:
         raise ToreidError(f"--topk must be >= 1, got {topk}")
     if not text.strip():
         raise ToreidError("TEXT: the query is empty; give a description to rank the gallery by")
-    check_writes("--out", out, {"--dataset": dataset_root})
-    model, config = rebuild_from_run(run_path)
-    dataset_root = dataset_root or recorded_dataset_root(run_path, config)
-    check_writes("--out", out, {"the run's dataset": dataset_root})
-    dev = resolve_device(device)
-    model.to(dev)
+    model, dataset_root, dev = _run_on_device(run_path, dataset_root, device, "--out", out)
     problem = eval_set(read_dataset(dataset_root), split)
     ranking = rank_text(model, problem, text, topk=topk, device=dev)
     draw_strip(problem, ranking, out)
@@ -191,3 +177,18 @@ def robustness_cmd(runs, source, ratios, seeds, protocol, oil, split, fraction_b
                                  allow_generated_source=allow_generated_source, log=click.echo)
     for path in write_outputs(record, out):
         click.echo(f"wrote {path}")
+
+
+def _run_on_device(run_path: Path, dataset_root: Path | None, device: str, out_option: str,
+                   out: Path | None):
+    """A run's model on its device and the dataset it is evaluated on (``--dataset`` or the
+    run's own), with the output checked against that dataset before and after resolving it."""
+    from benchmark.records.rebuild import rebuild_from_run, recorded_dataset_root
+    from benchmark.runtime.device import resolve_device
+
+    check_writes(out_option, out, {"--dataset": dataset_root})
+    model, config = rebuild_from_run(run_path)
+    dataset_root = dataset_root or recorded_dataset_root(run_path, config)
+    check_writes(out_option, out, {"the run's dataset": dataset_root})
+    dev = resolve_device(device)
+    return model.to(dev), dataset_root, dev
