@@ -170,6 +170,23 @@ class RetrievalModel(nn.Module, metaclass=abc.ABCMeta):
     def _entries_per_pair(self, text: TextFeatures, image: ImageFeatures) -> int:
         return 1
 
+    # -- gallery search (benchmark/search): a global first stage, then the full similarity
+    def search_vectors(self, features: ImageFeatures | TextFeatures) -> Tensor:
+        """``[B, d]`` float32 vectors whose inner products are the first-stage score of
+        gallery search (a faiss inner-product index holds the image side).
+
+        The default is the cosine of the global features, which every model of the registry
+        has; a model whose global comparison is another inner product overrides this."""
+        return torch.nn.functional.normalize(features.pooled.float(), dim=-1)
+
+    def has_second_stage(self, image: ImageFeatures) -> bool:
+        """Whether :meth:`similarity` is more than the inner product of
+        :meth:`search_vectors`, so that re-scoring the first stage's candidates with it can
+        change their order: a model that compares token features (MGCC's fused four
+        similarities, NAFS, SAF, ...) or ranks in two stages itself (RaSa, APTM) has one; a
+        model that compares global features only (CLIP, IRRA) does not."""
+        return image.num_tokens > 0 or int(getattr(self, "rerank_k", 0) or 0) > 0
+
     def similarity(
         self, text_feats: TextFeatures, image_feats: ImageFeatures,
         chunk: int | tuple[int, int] | None = None,

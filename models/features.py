@@ -92,13 +92,14 @@ class _Features:
         if not parts:
             raise ValueError("cannot concatenate an empty list of features")
         width = max(p.num_tokens for p in parts)
-        padded = [p._pad_tokens(width) for p in parts]
+        padded = [p.padded_to(width) for p in parts]
         return cls(**{
             f.name: torch.cat([getattr(p, f.name) for p in padded], dim=0)
             for f in dataclasses.fields(cls)
         })
 
-    def _pad_tokens(self: F, width: int) -> F:
+    def padded_to(self: F, width: int) -> F:
+        """The same features with ``width`` token slots; the added ones masked out."""
         extra = width - self.num_tokens
         if extra == 0:
             return self

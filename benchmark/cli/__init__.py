@@ -1,4 +1,4 @@
-"""The ``bench`` command line: run, eval, table, query, ls.
+"""The ``bench`` command line: run, eval, table, query, ls, index, search, serve.
 
 Each command parses its options and calls one library function (:mod:`benchmark.pipeline.runner`,
 :mod:`benchmark.evaluation.evaluate`, :mod:`benchmark.reporting.leaderboard`,
@@ -17,11 +17,14 @@ COMMANDS: dict[str, str] = {
     "eval": "benchmark.cli.evaluate:eval_cmd",
     "export": "benchmark.cli.released:export_cmd",
     "import": "benchmark.cli.released:import_cmd",
+    "index": "benchmark.cli.search:index_cmd",
     "ls": "benchmark.cli.run:ls_cmd",
     "query": "benchmark.cli.evaluate:query_cmd",
     "report": "benchmark.cli.report:report_cmd",
     "robustness": "benchmark.cli.evaluate:robustness_cmd",
     "run": "benchmark.cli.run:run_cmd",
+    "search": "benchmark.cli.search:search_cmd",
+    "serve": "benchmark.cli.search:serve_cmd",
     "table": "benchmark.cli.report:table_cmd",
 }
 

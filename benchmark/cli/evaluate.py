@@ -29,18 +29,29 @@ from toreid.paths import check_writes
               help="torch.compile the similarity (CUDA; much faster for MGCC).")
 @click.option("--json-out", type=click.Path(path_type=Path), default=None,
               help="Write the metrics here as JSON.")
+@click.option("--rerank-k", type=int, default=None,
+              help="Also rank in two stages: the global first stage, then the full similarity "
+              "on each query's top K; prints both stages and their difference to exact.")
+@click.option("--no-exact", is_flag=True,
+              help="With --rerank-k: skip the exact ranking (for galleries where it is too "
+              "costly).")
 @click.option("--quiet", is_flag=True)
 @user_errors
 def eval_cmd(run_path, dataset_root, split, device, amp, batch_size, query_chunk, i2t, compile_,
-             json_out, quiet) -> None:
+             json_out, rerank_k, no_exact, quiet) -> None:
     """Re-evaluate a run's selected checkpoint (best.pt) on a dataset.
 
     Prints t2i R@1/5/10, mAP, mINP, Rsum, and the occluded/clean split when the dataset has an
     ogor manifest. The run's own metrics.json is not changed.
 
+    With --rerank-k K: the first stage (global features), the two stages (the full similarity
+    on each query's top K; every other image below them in first-stage order, so mAP and
+    mINP are computed on a complete ranking), the exact ranking and the difference.
+
     \b
     Example:
       bench eval --run runs/demo-occluded/mgcc/seed1 --dataset data/CUHK-PEDES --i2t
+      bench eval --run runs/demo-occluded/mgcc/seed1 --rerank-k 100
     """
     from benchmark.data.sets import eval_set
     from benchmark.evaluation.evaluate import evaluate
@@ -50,9 +61,18 @@ def eval_cmd(run_path, dataset_root, split, device, amp, batch_size, query_chunk
     from ogor.datasets import read_dataset
     from toreid.io import atomic_write_json
 
+    if rerank_k is not None and rerank_k < 1:
+        raise ToreidError(f"--rerank-k must be >= 1 (the candidates re-scored), got {rerank_k}")
+    if no_exact and rerank_k is None:
+        raise ToreidError("--no-exact applies to a two-stage evaluation: give --rerank-k K")
     model, dataset_root, dev = _run_on_device(run_path, dataset_root, device,
                                               "--json-out", json_out)
     problem = eval_set(read_dataset(dataset_root), split, dataset_occlusion_flags(dataset_root))
+    if rerank_k is not None:
+        _two_stage(model, problem, rerank_k, not no_exact, dev, amp, batch_size, query_chunk,
+                   quiet, json_out, {"run": str(run_path), "dataset": str(dataset_root),
+                                     "split": split})
+        return
     result = evaluate(model, problem, device=dev, amp=amp, batch_size=batch_size,
                       query_chunk=query_chunk, i2t=i2t, progress=not quiet,
                       compile_similarity=compile_)
@@ -177,6 +197,33 @@ def robustness_cmd(runs, source, ratios, seeds, protocol, oil, split, fraction_b
                                  allow_generated_source=allow_generated_source, log=click.echo)
     for path in write_outputs(record, out):
         click.echo(f"wrote {path}")
+
+
+def _two_stage(model, problem, k: int, exact: bool, device, amp: str, batch_size: int,
+               query_chunk: int, quiet: bool, json_out: Path | None, about: dict) -> None:
+    """``bench eval --rerank-k``: print and record the two-stage evaluation."""
+    from benchmark.evaluation.two_stage import evaluate_two_stage
+    from toreid.io import atomic_write_json
+
+    result = evaluate_two_stage(model, problem, k=k, exact=exact, device=device, amp=amp,
+                                batch_size=batch_size, query_chunk=query_chunk,
+                                progress=not quiet)
+    rows = [("stage 1", result.stage1), (f"K={k}", result.two_stage)]
+    if result.exact is not None:
+        rows.append(("exact", result.exact))
+    print_metric_table(rows)
+    record = result.record()
+    if record["two_stage_minus_exact"] is not None:
+        diff = record["two_stage_minus_exact"]
+        click.echo("two-stage minus exact: " + ", ".join(
+            f"{name} {diff[name]:+.2f}" for name in ("R@1", "R@5", "R@10", "mAP", "mINP")))
+    if not result.second_stage:
+        click.echo("(this model compares global features only: its first stage is exact)")
+    seconds = record["seconds"]
+    click.echo("seconds: " + ", ".join(f"{name} {value:.2f}" for name, value in seconds.items()))
+    click.echo(f"ranking below K: {record['rule']}")
+    if json_out:
+        atomic_write_json(json_out, {**about, "two_stage": record})
 
 
 def _run_on_device(run_path: Path, dataset_root: Path | None, device: str, out_option: str,

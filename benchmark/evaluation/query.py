@@ -64,25 +64,32 @@ def rank_text(model: torch.nn.Module, problem: EvalSet, text: str, *, topk: int 
 def draw_strip(problem: EvalSet, ranking: Ranking, out: Path, *,
                cell: tuple[int, int] = (192, 96)) -> Path:
     """Write the ranked gallery strip as a PNG: the text on top, rank k under image k."""
+    paths = [problem.dataset.image_file(problem.gallery[i]) for i in ranking.gallery_index]
+    colours = [GREY if match is None else (GREEN if match else RED)
+               for match in ranking.is_match]
+    return draw_ranked_images(ranking.text, paths, ranking.scores, colours, out, cell=cell)
+
+
+def draw_ranked_images(text: str, paths: list[Path], scores: list[float],
+                       colours: list[tuple[int, int, int]], out: Path, *,
+                       cell: tuple[int, int] = (192, 96)) -> Path:
+    """The strip of any ranked images (a split's gallery or an index of a photo folder)."""
     h, w = cell
     border, pad, text_h, label_h = 4, 8, 48, 18
-    n = len(ranking.gallery_index)
+    n = len(paths)
     width = pad + n * (w + 2 * border + pad)
     canvas = Image.new("RGB", (max(width, 400), text_h + h + 2 * border + label_h + 2 * pad),
                        (255, 255, 255))
     draw = ImageDraw.Draw(canvas)
-    lines = textwrap.wrap(ranking.text, width=max(40, width // 7))[:2]
+    lines = textwrap.wrap(text, width=max(40, width // 7))[:2]
     draw.text((pad, pad), "\n".join(lines), fill=(0, 0, 0))
-    for k, index in enumerate(ranking.gallery_index):
+    for k, path in enumerate(paths):
         x = pad + k * (w + 2 * border + pad)
         y = text_h
-        match = ranking.is_match[k]
-        colour = GREY if match is None else (GREEN if match else RED)
-        draw.rectangle([x, y, x + w + 2 * border - 1, y + h + 2 * border - 1], fill=colour)
-        image = load_image(problem.dataset.image_file(problem.gallery[index]), (h, w))
+        draw.rectangle([x, y, x + w + 2 * border - 1, y + h + 2 * border - 1], fill=colours[k])
+        image = load_image(Path(path), (h, w))
         canvas.paste(Image.fromarray(image), (x + border, y + border))
-        draw.text((x, y + h + 2 * border + 2), f"#{k + 1} {ranking.scores[k]:.3f}",
-                  fill=(0, 0, 0))
+        draw.text((x, y + h + 2 * border + 2), f"#{k + 1} {scores[k]:.3f}", fill=(0, 0, 0))
     out = Path(out)
     buffer = io.BytesIO()
     canvas.save(buffer, format="PNG")

@@ -24,10 +24,11 @@ ALLOWED: dict[str, set[str]] = {
     "training": {"runtime", "data", "records", "evaluation"},
     "released": {"runtime", "data", "records", "evaluation"},
     "reporting": {"runtime", "data", "records", "evaluation"},
+    "search": {"runtime", "data", "records", "evaluation"},
     "pipeline": {"runtime", "data", "records", "evaluation", "training", "released",
                  "reporting"},
     "cli": {"runtime", "data", "records", "evaluation", "training", "released", "reporting",
-            "pipeline"},
+            "pipeline", "search"},
 }
 
 
