@@ -63,7 +63,8 @@ class Searcher:
                  *, nprobe: int | None = None, ef_search: int | None = None) -> None:
         self.index, self.model, self.device = index, model.eval(), device
         path = index.folder / FAISS_FILE
-        if not path.exists() or int(index.record.get("indexed", 0)) != index.count:
+        if (not path.exists() or not index.record.get("complete")
+                or int(index.record.get("indexed", 0)) != index.count):
             raise IndexError_(f"{index.folder}: the index is incomplete ({index.count} images "
                               f"stored, {index.record.get('indexed', 0)} searchable); run the "
                               "same bench index command again to finish it")

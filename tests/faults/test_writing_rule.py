@@ -15,7 +15,7 @@ from ogor.cli import main as ogor_main
 from tests.benchmark.helpers import make_color_dataset
 
 #: Commands that only read (print, check).
-READ_ONLY = {"bench ls", "ogor check", "ogor stats", "ogor verify", "ogor taxonomy"}
+READ_ONLY = {"bench ls", "bench serve", "ogor check", "ogor stats", "ogor verify", "ogor taxonomy"}
 
 #: Commands that write but read no dataset or photo folder (their output is their --out only).
 WRITE_ONLY = {"bench table", "bench report", "bench export", "ogor synth", "ogor fetch-oil",
@@ -27,6 +27,8 @@ INSIDE_CASES = {
     "bench run": ["run", "--models", "clip", "--datasets", "ds=DS", "--out", "DS/runs"],
     "bench eval": ["eval", "--run", "RUN", "--dataset", "DS", "--json-out", "DS/eval.json"],
     "bench query": ["query", "a man", "--run", "RUN", "--dataset", "DS", "--out", "DS/q.png"],
+    "bench index": ["index", "--run", "RUN", "--dataset", "ds=DS", "--out", "DS/index"],
+    "bench search": ["search", "DS", "a man", "--out", "DS/strip.png"],
     "bench robustness": ["robustness", "--run", "RUN", "--source", "DS", "--out", "DS/rob"],
     "bench import": ["import", "--format", "irra", "RUN/none.pth", "--dataset", "ds=DS",
                      "--out", "DS/runs/imported"],
