@@ -65,11 +65,14 @@ from toreid.paths import check_writes
 @click.option("--log", "log_to", type=click.Choice(["tensorboard"]), default=None,
               help="Also log each epoch live (needs the optional extra: pip install "
                    "'toreid[tensorboard]').")
+@click.option("--rerank-k", type=int, default=None,
+              help="After training, also evaluate each run in two stages (global first stage, "
+              "full similarity on the top K): two_stage.json beside metrics.json.")
 @user_errors
 def run_cmd(models_, datasets, seeds, preset, epochs, batch_size, lr, optimizer, warmup_epochs,
             grad_clip, select_metric, eval_every, select_on, icfg_split, dry_run, device, amp,
             amp_dtype, workers, backbone, pretrained, model_opt, i2t, out, resume, demo_ids,
-            quiet, train_dataset=None, eval_datasets=None, log_to=None) -> None:
+            quiet, train_dataset=None, eval_datasets=None, log_to=None, rerank_k=None) -> None:
     """Train every (model, dataset, seed), evaluate it and print the leaderboard.
 
     Writes runs/<dataset>/<model>/seed<k>/ (config.json, env.json, history.csv, metrics.json,
@@ -111,6 +114,8 @@ def run_cmd(models_, datasets, seeds, preset, epochs, batch_size, lr, optimizer,
         "i2t": i2t, "backbone": backbone, "pretrained": pretrained, "select_on": select_on,
         "icfg_split": icfg_split, **model_opts,
     }
+    if rerank_k is not None and rerank_k < 1:
+        raise ToreidError(f"--rerank-k must be >= 1 (the candidates re-scored), got {rerank_k}")
     runner.validate_runs(names, preset or ("tiny" if datasets is None else "paper"), overrides,
                          model_opts)
     reads = {f"--datasets {label}": root
@@ -149,6 +154,8 @@ def run_cmd(models_, datasets, seeds, preset, epochs, batch_size, lr, optimizer,
         for run in finished:
             evaluate_crossings(run.path, crossings, device=overrides["device"] or "auto",
                                progress=not quiet)
+    if rerank_k is not None:  # every rank takes part (features are gathered); rank 0 writes
+        _two_stage_after(finished, rerank_k, overrides["device"] or "auto", quiet)
     if not dist.current().is_main:
         return
     click.echo("")
@@ -165,6 +172,20 @@ def run_cmd(models_, datasets, seeds, preset, epochs, batch_size, lr, optimizer,
         click.echo("These numbers come from SYNTHETIC data and TINY RANDOM-INIT models trained "
                    "for minutes: they show that the pipeline learns, not how the paper's models "
                    "perform.")
+
+
+def _two_stage_after(finished, k: int, device: str, quiet: bool) -> None:
+    """``--rerank-k``: each finished run evaluated in two stages, one line each."""
+    from benchmark.evaluation.two_stage import two_stage_for_run
+    from benchmark.runtime import dist
+
+    for run in finished:
+        record = two_stage_for_run(run.path, k, device=device, progress=not quiet)
+        if dist.current().is_main:
+            both, first, exact = record["two_stage"], record["stage1"], record["exact"] or {}
+            click.echo(f"   {run.model}: two-stage K={k} R@1 {both['R@1']:.2f} mAP "
+                       f"{both['mAP']:.2f} (stage 1 R@1 {first['R@1']:.2f}; exact R@1 "
+                       f"{exact.get('R@1', float('nan')):.2f}) -> {run.path / 'two_stage.json'}")
 
 
 def crossing_pairs(datasets: str | None, train: str | None,

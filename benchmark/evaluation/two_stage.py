@@ -183,3 +183,31 @@ def evaluate_two_stage(model: torch.nn.Module, problem: Any, *, k: int, exact: b
     return two_stage_metrics(stage1, final, k=k, second_stage=second_stage,
                              exact=exact_metrics, seconds=seconds,
                              num_gallery=len(problem.gallery))
+
+
+def two_stage_for_run(run: Any, k: int, *, device: str = "auto", batch_size: int = 128,
+                      query_chunk: int = 512, progress: bool = True) -> dict[str, Any]:
+    """``bench run --rerank-k``: the two-stage evaluation of a finished run on its own test
+    split, beside the exact metrics its ``metrics.json`` holds; written to
+    ``two_stage.json`` in the run folder (by the main process)."""
+    from pathlib import Path
+
+    from benchmark.data.sets import eval_set
+    from benchmark.records.rebuild import rebuild_from_run, recorded_dataset_root
+    from benchmark.runtime import dist
+    from benchmark.runtime.device import resolve_device
+    from ogor.datasets import read_dataset
+    from toreid.io import atomic_write_json, read_json
+
+    run = Path(run)
+    model, config = rebuild_from_run(run)
+    dev = resolve_device(device)
+    problem = eval_set(read_dataset(recorded_dataset_root(run, config)), "test")
+    result = evaluate_two_stage(model.to(dev), problem, k=k, exact=False, device=dev,
+                                batch_size=batch_size, query_chunk=query_chunk,
+                                progress=progress)
+    result.exact = read_json(run / "metrics.json", "run metrics").get("test")
+    record = result.record()
+    if dist.current().is_main:
+        atomic_write_json(run / "two_stage.json", record)
+    return record

@@ -76,6 +76,10 @@ class MultiGranularity(TwoTowerModel):
 
     config: MultiGranularityConfig
 
+    def has_second_stage(self, image: ImageFeatures) -> bool:
+        """Any component but the global one (``sit``) compares token features."""
+        return self._needs_patches or self._needs_words
+
     def __init__(self, config: MultiGranularityConfig) -> None:
         super().__init__(config)
         comps = set(config.components)

@@ -257,6 +257,10 @@ class MGCC(CLIPRetrievalModel):
                 if isinstance(unused, nn.Parameter):
                     unused.requires_grad_(False)
 
+    def has_second_stage(self, image: ImageFeatures) -> bool:
+        """Any component but the global one (``sit``) compares token features."""
+        return self._needs_patches or self._needs_words
+
     @property
     def embed_dim(self) -> int:
         """Width of every granularity's features (768 for ViT-B in the paper's space)."""

@@ -72,3 +72,11 @@ def test_every_model_trains_encodes_ranks_and_reloads(name: str, tmp_path: Path)
         again = restored.similarity(restored.encode_texts(restored.tokenize(CAPTIONS)),
                                     restored.encode_images(pixels), chunk=3)
     assert torch.equal(scores, again)
+
+    # gallery search: the first-stage vectors are unit inner-product vectors, and a model
+    # that says it has no second stage is ranked exactly by them (its search is one stage)
+    text_vectors, image_vectors = model.search_vectors(texts), model.search_vectors(images)
+    assert text_vectors.shape[0] == len(CAPTIONS) and image_vectors.shape[0] == len(CAPTIONS)
+    assert text_vectors.shape[1] == image_vectors.shape[1]
+    if not model.has_second_stage(images):
+        assert torch.allclose(text_vectors @ image_vectors.t(), scores, atol=1e-5)
