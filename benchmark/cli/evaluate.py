@@ -63,6 +63,9 @@ def eval_cmd(run_path, dataset_root, split, device, amp, batch_size, query_chunk
 
     if rerank_k is not None and rerank_k < 1:
         raise ToreidError(f"--rerank-k must be >= 1 (the candidates re-scored), got {rerank_k}")
+    if rerank_k is not None and (i2t or compile_):
+        raise ToreidError("--rerank-k ranks text-to-image without torch.compile: drop --i2t "
+                          "and --compile, or evaluate them in a separate bench eval")
     if no_exact and rerank_k is None:
         raise ToreidError("--no-exact applies to a two-stage evaluation: give --rerank-k K")
     model, dataset_root, dev = _run_on_device(run_path, dataset_root, device,
