@@ -13,6 +13,7 @@ index belongs to one run's weights; another run is refused in one line.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -213,7 +214,7 @@ def open_or_create(out: Path, *, run: Path, model_name: str, model: torch.nn.Mod
     return GalleryIndex.create(out, {
         "run": str(Path(run).resolve()), "model": model_name,
         "model_config": model.config.to_dict(), "weights_sha256": weights_sha256,
-        "shapes": shapes.__dict__, "faiss": {"kind": faiss_kind, "params": faiss_params,
+        "shapes": dataclasses.asdict(shapes), "faiss": {"kind": faiss_kind, "params": faiss_params,
                                               "metric": "inner product"},
         "second_stage": bool(model.has_second_stage(sample)), "sources": sources,
         "toolkit_version": toolkit, "skipped": []})

@@ -76,7 +76,7 @@ class Searcher:
         if ef_search is not None:
             params["efSearch"] = ef_search
         first_stage.set_search_params(self.faiss, spec["kind"], params)
-        self.entries = index.images()
+        self.entries = index.image_table()
 
     @classmethod
     def from_index(cls, folder: Path, *, device: str = "auto",

@@ -1,4 +1,4 @@
-"""The gallery index folder: what ``bench index`` writes and ``bench search`` / ``bench serve`` read.
+"""The gallery index folder: what ``bench index`` writes, ``bench search`` and ``serve`` read.
 
 Layout of an index folder::
 
@@ -201,6 +201,11 @@ class GalleryIndex:
                                   f"({exc.msg})") from None
         return entries
 
+    def image_table(self) -> ImageTable:
+        """The image entries, read one row at a time (a million-image gallery is not parsed
+        into memory to show ten results)."""
+        return ImageTable(self.folder / IMAGES, self.count)
+
     def features(self, rows: torch.Tensor | np.ndarray) -> ImageFeatures:
         """The full image features of the given rows (float32), read from the memory maps:
         only these rows are read from disk."""
@@ -242,3 +247,32 @@ def check_same_weights(index: GalleryIndex, run: Path, weights_sha256: str) -> N
 
 def read_record(folder: Path) -> dict[str, Any]:
     return json.loads((Path(folder) / RECORD).read_text())
+
+
+class ImageTable:
+    """Random access to the lines of ``images.jsonl``: one pass records where each line
+    starts (8 bytes per image); an entry is parsed when it is asked for."""
+
+    def __init__(self, path: Path, count: int) -> None:
+        self.path = Path(path)
+        data = np.fromfile(self.path, dtype=np.uint8)
+        ends = np.flatnonzero(data == ord("\n"))
+        if len(ends) < count:
+            raise IndexError_(f"{self.path}: holds {len(ends)} images, the record says "
+                              f"{count} (a damaged index)")
+        self.starts = np.concatenate([[0], ends[:count - 1] + 1]) if count else ends[:0]
+        self.ends = ends[:count]
+
+    def __len__(self) -> int:
+        return len(self.ends)
+
+    def __getitem__(self, row: int) -> dict[str, Any]:
+        if not 0 <= row < len(self):
+            raise IndexError(row)
+        with open(self.path, "rb") as handle:
+            handle.seek(int(self.starts[row]))
+            line = handle.read(int(self.ends[row] - self.starts[row]))
+        try:
+            return json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise IndexError_(f"{self.path}: line {row + 1}: malformed JSON ({exc.msg})") from None
