@@ -72,8 +72,8 @@ from toreid.paths import check_writes
 @user_errors
 def run_cmd(models_, datasets, seeds, preset, epochs, batch_size, lr, lr_scale, optimizer,
             warmup_epochs, grad_clip, select_metric, eval_every, select_on, icfg_split, dry_run,
-            device, amp, amp_dtype, workers, backbone, pretrained, model_opt, i2t, out, resume, demo_ids,
-            quiet, train_dataset=None, eval_datasets=None, log_to=None) -> None:
+            device, amp, amp_dtype, workers, backbone, pretrained, model_opt, i2t, out, resume,
+            demo_ids, quiet, train_dataset=None, eval_datasets=None, log_to=None) -> None:
     """Train every (model, dataset, seed), evaluate it and print the leaderboard.
 
     Writes runs/<dataset>/<model>/seed<k>/ (config.json, env.json, history.csv, metrics.json,
