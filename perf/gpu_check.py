@@ -199,12 +199,13 @@ def training_rows(args: argparse.Namespace, device: torch.device) -> list[dict[s
 
 def _random_image_features(model: torch.nn.Module, count: int, batch: int,
                            device: torch.device, amp: str) -> Any:
-    gen = torch.Generator().manual_seed(count)
+    gen = torch.Generator(device=device).manual_seed(count)  # drawn where they are encoded
     parts = []
     for start in range(0, count, batch):
-        pixels = torch.randn(min(batch, count - start), 3, *model.image_size, generator=gen)
+        pixels = torch.randn(min(batch, count - start), 3, *model.image_size, generator=gen,
+                             device=device)
         with autocast(device, amp):
-            feats = model.encode_images(pixels.to(device))
+            feats = model.encode_images(pixels)
         parts.append(feats.to("cpu", dtype=torch.float32))
     return type(parts[0]).cat(parts)
 
