@@ -25,6 +25,10 @@ from toreid.paths import check_writes
 @click.option("--epochs", type=int, default=None)
 @click.option("--batch-size", type=int, default=None)
 @click.option("--lr", type=float, default=None)
+@click.option("--lr-scale", type=click.Choice(["none", "linear", "sqrt"]), default=None,
+              help="How the preset's lr follows a --batch-size other than the preset's: none "
+                   "(default: the preset's lr, unscaled), linear (x global batch / preset "
+                   "batch) or sqrt (x its square root). Recorded in config.json.")
 @click.option("--optimizer", type=click.Choice(["adam", "adamw", "sgd"]), default=None)
 @click.option("--warmup-epochs", type=int, default=None)
 @click.option("--grad-clip", type=float, default=None)
@@ -69,10 +73,11 @@ from toreid.paths import check_writes
               help="After training, also evaluate each run in two stages (global first stage, "
               "full similarity on the top K): two_stage.json beside metrics.json.")
 @user_errors
-def run_cmd(models_, datasets, seeds, preset, epochs, batch_size, lr, optimizer, warmup_epochs,
-            grad_clip, select_metric, eval_every, select_on, icfg_split, dry_run, device, amp,
-            amp_dtype, workers, backbone, pretrained, model_opt, i2t, out, resume, demo_ids,
-            quiet, train_dataset=None, eval_datasets=None, log_to=None, rerank_k=None) -> None:
+def run_cmd(models_, datasets, seeds, preset, epochs, batch_size, lr, lr_scale, optimizer,
+            warmup_epochs, grad_clip, select_metric, eval_every, select_on, icfg_split, dry_run,
+            device, amp, amp_dtype, workers, backbone, pretrained, model_opt, i2t, out, resume,
+            demo_ids, quiet, train_dataset=None, eval_datasets=None, log_to=None,
+            rerank_k=None) -> None:
     """Train every (model, dataset, seed), evaluate it and print the leaderboard.
 
     Writes runs/<dataset>/<model>/seed<k>/ (config.json, env.json, history.csv, metrics.json,
@@ -108,7 +113,8 @@ def run_cmd(models_, datasets, seeds, preset, epochs, batch_size, lr, optimizer,
         hook = tensorboard_hook()
     demo = datasets is None
     overrides = {
-        "epochs": epochs, "batch_size": batch_size, "lr": lr, "optimizer": optimizer,
+        "epochs": epochs, "batch_size": batch_size, "lr": lr, "lr_scale": lr_scale,
+        "optimizer": optimizer,
         "warmup_epochs": warmup_epochs, "grad_clip": grad_clip, "select_metric": select_metric,
         "eval_every": eval_every, "device": device, "amp": amp_dtype or amp, "workers": workers,
         "i2t": i2t, "backbone": backbone, "pretrained": pretrained, "select_on": select_on,

@@ -34,9 +34,13 @@ def learning_rates(cfg: TrainConfig) -> dict[str, Any]:
     schedule = (f"linear warm-up {cfg.warmup_epochs} epochs from x{cfg.warmup_factor:g}, then "
                 f"{decay}, per {cfg.schedule_unit}") if cfg.warmup_epochs else (
                 f"{decay}, per {cfg.schedule_unit}")
+    scale = ("the preset's lr, unscaled" if cfg.lr_scale == "none" else
+             f"the preset's lr x {cfg.lr_scale} of global batch {cfg.batch_size} / preset batch "
+             f"{cfg.lr_reference_batch}")
     return {"optimizer": cfg.optimizer, "adam_eps": cfg.adam_eps, "lr_encoder": cfg.lr,
-            "lr_new": cfg.lr * cfg.lr_new_mult, "weight_decay": cfg.weight_decay,
-            "bias_weight_decay": bias_wd, "rules": rules, "schedule": schedule}
+            "lr_new": cfg.lr * cfg.lr_new_mult, "lr_scale": scale,
+            "weight_decay": cfg.weight_decay, "bias_weight_decay": bias_wd, "rules": rules,
+            "schedule": schedule}
 
 
 def describe_run(model: str, dataset: str, dataset_format: str, cfg: TrainConfig,

@@ -73,15 +73,34 @@ def make_train_config(preset: str, model: str, seed: int, overrides: dict[str, A
 
     ``overrides`` keys that are TrainConfig fields go to the config; the rest are model build
     options (``backbone``, ``pretrained``, ``rho_image``...). ``None`` values are ignored.
+    ``lr_scale`` (``linear`` or ``sqrt``) scales the preset's lr by the ratio of the global
+    batch to the preset's batch (or its square root) and records that batch as
+    ``lr_reference_batch``; with ``none`` the lr is the preset's at any batch.
     """
     train, options = preset_for(preset, model)
+    reference = int(train.get("batch_size", TrainConfig.batch_size))
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     for key, value in overrides.items():
         if value is None:
             continue
         (train if key in fields else options)[key] = value
     train["seed"] = seed
+    rule = train.get("lr_scale", "none")
+    if rule != "none":
+        if overrides.get("lr") is not None:
+            raise ToreidError("--lr-scale scales the preset's lr: give --lr (the lr at this "
+                              "batch) or --lr-scale, not both")
+        train["lr_reference_batch"] = reference
+        train["lr"] = float(train.get("lr", TrainConfig.lr)) * lr_scale_factor(
+            rule, int(train.get("batch_size", reference)), reference)
     return TrainConfig(**train), options
+
+
+def lr_scale_factor(rule: str, batch: int, reference: int) -> float:
+    """What ``--lr-scale`` multiplies the preset's lr by: ``batch / reference`` (linear), its
+    square root (sqrt) or 1 (none); unknown rules are left to :meth:`TrainConfig.validate`."""
+    ratio = batch / reference
+    return {"linear": ratio, "sqrt": ratio ** 0.5}.get(rule, 1.0)
 
 
 def parse_datasets(text: str, option: str = "--datasets") -> list[tuple[str, Path]]:
@@ -126,7 +145,8 @@ def validate_runs(models: Sequence[str], preset: str, overrides: dict[str, Any],
     train_fields = {f.name for f in dataclasses.fields(TrainConfig)}
     check_fields("--model-opt", TrainConfig,
                  {k: v for k, v in model_opts.items() if k in train_fields},
-                 reserved={"seed": "from --seeds"})
+                 reserved={"seed": "from --seeds", "lr_scale": "from --lr-scale",
+                           "lr_reference_batch": "the preset's batch_size"})
     user = {k: v for k, v in model_opts.items() if k not in train_fields}
     for model in models:
         _, options = make_train_config(preset, model, 0, overrides)

@@ -22,6 +22,8 @@ AMP_MODES = ("off", "bf16", "fp16")
 SELECT_METRICS = ("R@1", "Rsum", "mAP")
 OPTIMIZER_RULES = ("groups", "irra")
 SCHEDULE_UNITS = ("step", "epoch")
+#: ``bench run --lr-scale``: how the lr follows a global batch other than the preset's.
+LR_SCALES = ("none", "linear", "sqrt")
 
 
 @dataclass
@@ -33,7 +35,14 @@ class TrainConfig:
         batch_size: the global batch: samples per step over all processes (the paper's
             number); each of W processes takes batch_size / W, and the models that declare
             ``batch_gathers`` compute their batch losses over the whole global batch.
-        lr: learning rate of the encoder group.
+        lr: learning rate of the encoder group, the one the optimiser uses (after
+            ``lr_scale``).
+        lr_scale: ``none`` (the preset's lr whatever the global batch: no silent scaling),
+            ``linear`` or ``sqrt``: the preset's lr times ``batch_size / lr_reference_batch``
+            or its square root (``bench run --lr-scale``; applied when the run is resolved,
+            :func:`benchmark.pipeline.runner.make_train_config`).
+        lr_reference_batch: the global batch the preset's lr was set for (the preset's
+            ``batch_size``); recorded with every scaled run, ``None`` without scaling.
         lr_new_mult: multiplier for the ``new`` group (MGCC: x10, 1e-5 -> 1e-4; IRRA: x5).
         bias_lr_mult: multiplier for biases (IRRA: x2).
         weight_decay: weight decay of weights.
@@ -79,6 +88,8 @@ class TrainConfig:
     epochs: int = 60
     batch_size: int = 128
     lr: float = 1e-5
+    lr_scale: str = "none"
+    lr_reference_batch: int | None = None
     lr_new_mult: float = 10.0
     bias_lr_mult: float = 1.0
     weight_decay: float = 0.0
@@ -119,6 +130,9 @@ class TrainConfig:
             (self.epochs >= 1, "epochs", "must be >= 1"),
             (self.batch_size >= 1, "batch_size", "must be >= 1"),
             (self.lr > 0, "lr", "must be > 0"),
+            (self.lr_scale in LR_SCALES, "lr_scale", f"must be one of {', '.join(LR_SCALES)}"),
+            (self.lr_scale == "none" or (self.lr_reference_batch or 0) >= 1,
+             "lr_reference_batch", "must be the preset's global batch (>= 1) with lr_scale"),
             (self.optimizer in OPTIMIZERS, "optimizer", f"must be one of {', '.join(OPTIMIZERS)}"),
             (self.amp in AMP_MODES, "amp", f"must be one of {', '.join(AMP_MODES)}"),
             (self.select_metric in SELECT_METRICS, "select_metric",

@@ -147,6 +147,21 @@ def test_identity_loader_with_workers_gives_the_same_balanced_batches(tmp_path) 
         assert sorted(Counter(pids).values()) == [2, 2]
 
 
+def test_identity_loaders_of_two_ranks_split_the_global_p_by_k_batch(tmp_path) -> None:
+    """Under DDP (``train_loader`` with ``rank``/``world``, as every torchrun process builds it)
+    the global batch is P x K and each rank loads its half of it, in rank order."""
+    pairs = _pairs(_dataset(tmp_path / "d"))
+    options = {"batch_size": 4, "epoch": 1, "seed": 2, "sampler": "identity", "ims_per_id": 2}
+    whole = [b["pids"].tolist() for b in train_loader(pairs, **options)]
+    ranks = [[b["pids"].tolist() for b in train_loader(pairs, rank=r, world=2, **options)]
+             for r in range(2)]
+    assert len(ranks[0]) == len(ranks[1]) == len(whole) > 0
+    for step, pids in enumerate(whole):
+        assert len(ranks[0][step]) == len(ranks[1][step]) == 2  # batch_size / world each
+        assert ranks[0][step] + ranks[1][step] == pids
+        assert sorted(Counter(pids).values()) == [2, 2]  # P = 2 persons x K = 2 samples
+
+
 def test_a_run_on_identity_batches_resumes_exactly(tmp_path) -> None:
     """Batches of epoch e depend on (seed, e) only: stopped after epoch 1 and resumed, a run on
     identity-balanced batches with same-person captions ends with the same weights."""
