@@ -28,12 +28,16 @@ KINDS = ("flat", "ivf", "hnsw")
 
 def default_params(kind: str, count_hint: int = 0) -> dict[str, Any]:
     """Parameters of an index kind; IVF's ``nlist`` grows as the square root of the gallery
-    (faiss's guideline: between 4 sqrt(N) and 16 sqrt(N) for N vectors; 4 sqrt(N) here)."""
+    (faiss's guideline: between 4 sqrt(N) and 16 sqrt(N) for N vectors; 4 sqrt(N) here), and
+    its k-means runs ``niter`` iterations on ``train_per_list`` x ``nlist`` sampled vectors
+    (faiss warns below 39 per list; training on every vector of a million-image gallery would
+    take most of an hour on a small CPU)."""
     if kind == "flat":
         return {}
     if kind == "ivf":
         nlist = max(1, int(4 * math.sqrt(max(count_hint, 1))))
-        return {"nlist": nlist, "nprobe": max(1, min(nlist, 32))}
+        return {"nlist": nlist, "nprobe": max(1, min(nlist, 32)), "train_per_list": 64,
+                "niter": 10}
     if kind == "hnsw":
         return {"M": 32, "efConstruction": 80, "efSearch": 128}
     raise ToreidError(f"--faiss: unknown index kind '{kind}'; valid: {', '.join(KINDS)}")
@@ -65,14 +69,16 @@ def build(kind: str, params: dict[str, Any], vectors: np.ndarray) -> Any:
     import faiss
 
     dim = vectors.shape[1]
-    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     if kind == "flat":
         index = faiss.IndexFlatIP(dim)
     elif kind == "ivf":
         nlist = min(int(params["nlist"]), max(1, len(vectors)))
         quantizer = faiss.IndexFlatIP(dim)
         index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
-        index.train(vectors)
+        index.cp.niter = int(params.get("niter", 10))
+        sample = min(len(vectors), int(params.get("train_per_list", 64)) * nlist)
+        chosen = np.sort(np.random.default_rng(0).choice(len(vectors), sample, replace=False))
+        index.train(np.ascontiguousarray(vectors[chosen], dtype=np.float32))
         index.nprobe = int(params["nprobe"])
     elif kind == "hnsw":
         index = faiss.IndexHNSWFlat(dim, int(params["M"]), faiss.METRIC_INNER_PRODUCT)
@@ -80,15 +86,15 @@ def build(kind: str, params: dict[str, Any], vectors: np.ndarray) -> Any:
         index.hnsw.efSearch = int(params["efSearch"])
     else:
         raise ToreidError(f"unknown faiss index kind '{kind}'")
-    if len(vectors):
-        index.add(vectors)
+    add(index, vectors)
     return index
 
 
-def add(index: Any, vectors: np.ndarray) -> None:
-    """Append vectors (an IVF index keeps the lists it was trained with)."""
-    if len(vectors):
-        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+def add(index: Any, vectors: np.ndarray, block: int = 65536) -> None:
+    """Append vectors (an IVF index keeps the lists it was trained with), a block at a time,
+    so a memory-mapped gallery is not copied into memory whole."""
+    for start in range(0, len(vectors), block):
+        index.add(np.ascontiguousarray(vectors[start:start + block], dtype=np.float32))
 
 
 def set_search_params(index: Any, kind: str, params: dict[str, Any]) -> None:

@@ -104,12 +104,20 @@ class Searcher:
             raise ToreidError("TEXT: the query is empty; give a description to search for")
         if topk < 1 or rerank < 0:
             raise ToreidError(f"--topk must be >= 1 and --rerank >= 0, got {topk}, {rerank}")
-        timings: dict[str, float] = {}
         started = time.perf_counter()
         text_feats = encode_texts(self.model, [text], device=self.device, progress=False)
-        query = self.model.search_vectors(text_feats).cpu().numpy()
-        timings["encode_text"] = time.perf_counter() - started
+        encode_seconds = time.perf_counter() - started
+        result = self.rank_features(text_feats, topk=topk, rerank=rerank)
+        result.text = text
+        result.seconds = {"encode_text": round(encode_seconds, 5), **result.seconds}
+        return result
+
+    @torch.no_grad()
+    def rank_features(self, text_feats: Any, *, topk: int, rerank: int) -> SearchResult:
+        """The two stages for one encoded description (``perf/search.py`` times this)."""
+        timings: dict[str, float] = {}
         started = time.perf_counter()
+        query = self.model.search_vectors(text_feats).cpu().numpy()
         wanted = min(max(topk, rerank), self.index.count)
         scores, rows = first_stage.search(self.faiss, query, wanted)
         keep = rows[0] >= 0
@@ -124,7 +132,7 @@ class Searcher:
             hits.append(Hit(rank=rank, row=int(row), path=entry["path"], score=float(score),
                             stage=stage, width=int(entry["width"]),
                             height=int(entry["height"])))
-        return SearchResult(text=text, hits=hits, rerank=min(rerank, len(rows)),
+        return SearchResult(text="", hits=hits, rerank=min(rerank, len(rows)),
                             seconds={k: round(v, 5) for k, v in timings.items()})
 
     def _rank(self, text_feats: Any, rows: np.ndarray, scores: np.ndarray,
