@@ -70,3 +70,25 @@ class _ScaleGrad(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
         return grad * ctx.factor, None
+
+
+def same_on_every_process(tensor: Tensor) -> Tensor:
+    """Rank 0's ``tensor`` on every process (a random draw over the gathered batch, such as
+    SSAN's weak partners, must be one draw, not one per process); itself without a group."""
+    if world_size() == 1:
+        return tensor
+    tensor = tensor.contiguous()
+    dist.broadcast(tensor, src=0)
+    return tensor
+
+
+def own_rows(count: int, device: torch.device | None = None) -> slice:
+    """The rows of this process's ``count`` samples in a tensor made by :func:`gather`
+    (``slice(0, count)`` without a group): for a loss that stays on the process's own share
+    of a gathered comparison, such as the ITM hard negatives of RaSa and APTM."""
+    if world_size() == 1:
+        return slice(0, count)
+    sizes = [torch.zeros(1, dtype=torch.long, device=device) for _ in range(world_size())]
+    dist.all_gather(sizes, torch.tensor([count], dtype=torch.long, device=device))
+    start = int(sum(int(size) for size in sizes[:dist.get_rank()]))
+    return slice(start, start + count)

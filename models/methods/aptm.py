@@ -43,6 +43,7 @@ from timm.models.swin_transformer import SwinTransformer
 from torch import Tensor, nn
 
 from models.base import ModelConfig
+from models.distributed import gather, own_rows
 from models.encoders.albef import (
     ALBEF_BERT_ARCHITECTURE,
     AlbefTextEncoder,
@@ -139,6 +140,7 @@ class APTMConfig(ModelConfig):
 class APTM(AlbefRetrievalBase):
     """APTM; see the module docstring."""
 
+    batch_gathers = ("image/text CLS features", "person ids")
     config: APTMConfig
 
     def __init__(self, config: APTMConfig) -> None:
@@ -202,12 +204,17 @@ class APTM(AlbefRetrievalBase):
         text_embeds = self.text_encoder.bert.text(tokens, mask)
         image_feat = F.normalize(self.vision_proj(image_embeds[:, 0]), dim=-1)
         text_feat = F.normalize(self.text_proj(text_embeds[:, 0]), dim=-1)
-        logits = image_feat @ text_feat.t() / self.temp
-        same = (pids == pids.t()).float()
-        targets = same / same.sum(dim=1, keepdim=True)
-        loss_itc = (-(F.log_softmax(logits, dim=1) * targets).sum(1).mean()
-                    - (F.log_softmax(logits.t(), dim=1) * targets).sum(1).mean()) / 2
+        # ITC compares all pairs of the (global) batch: gathered. ITM draws its hard negatives
+        # from this process's own share, as the release does under DDP (ALBEF's sim[:, :bs])
+        every_pid = gather(pids)
+        every = gather(image_feat) @ gather(text_feat).t() / self.temp
+        every_same = (every_pid == every_pid.t()).float()
+        targets = every_same / every_same.sum(dim=1, keepdim=True)
+        loss_itc = (-(F.log_softmax(every, dim=1) * targets).sum(1).mean()
+                    - (F.log_softmax(every.t(), dim=1) * targets).sum(1).mean()) / 2
         bs = images.shape[0]
+        own = own_rows(bs, images.device)
+        logits, same = every[own, own], every_same[own, own]
         with torch.no_grad():
             weights_i2t = (F.softmax(logits.float(), dim=1) + 1e-5).masked_fill(same.bool(), 0)
             weights_t2i = (F.softmax(logits.t().float(), dim=1) + 1e-5).masked_fill(

@@ -48,6 +48,7 @@ from open_clip.transformer import QuickGELU
 from torch import Tensor, nn
 
 from models.base import RetrievalModel
+from models.distributed import gather
 from models.encoders.bert import BertTextEncoder
 from models.encoders.clip_image import CLIPImageEncoder
 from models.encoders.resnet import IMAGENET_MEAN, IMAGENET_STD
@@ -170,6 +171,13 @@ class CFineSide:
     k: int
 
 
+def gathered(side: CFineSide) -> CFineSide:
+    """Every process's share of the batch (:func:`models.distributed.gather`)."""
+    return CFineSide(levels=gather(side.levels), glob=gather(side.glob),
+                     selected=gather(side.selected), selected_valid=gather(side.selected_valid),
+                     k=side.k)
+
+
 def top_ranked(score: Tensor, valid: Tensor, count: int) -> tuple[Tensor, Tensor]:
     """Indices ``[B, count]`` of each row's highest-scoring valid tokens, best first, and whether
     each slot holds a valid token (rows with fewer valid tokens end in invalid slots)."""
@@ -269,6 +277,8 @@ class CFine(TwoTowerModel):
     """CFine; ``forward`` returns {"cmpm", "diversity", "triplet"} and, with ``num_classes``,
     {"cmpc"}; ``encode_*`` give the concatenated ``[global, MGF1, MGF2]`` and no tokens."""
 
+    batch_gathers = ("image levels + global + selected tokens",
+                     "text levels + global + selected tokens", "person ids")
     config: CFineConfig
 
     def __init__(self, config: CFineConfig) -> None:
@@ -391,9 +401,12 @@ class CFine(TwoTowerModel):
         image = self.image_side(batch["images"])
         text = self.text_side(batch["tokens"])
         pids = batch["pids"]
+        # CMPM and the triplet compare all pairs of the (global) batch; CMPC and the
+        # diversity are per sample
+        every_image, every_text, every_pid = gathered(image), gathered(text), gather(pids)
         losses = {"cmpm": sum(
-            weight * cmpm_loss(image.levels[:, level], text.levels[:, level], pids,
-                               match_norm=config.cmpm_match_norm)
+            weight * cmpm_loss(every_image.levels[:, level], every_text.levels[:, level],
+                               every_pid, match_norm=config.cmpm_match_norm)
             for level, weight in enumerate(config.cmpm_weights) if weight)}
         if self.cmpc_classifier is not None:
             losses["cmpc"] = config.cmpc_weight * sum(
@@ -402,5 +415,6 @@ class CFine(TwoTowerModel):
         losses["diversity"] = config.diversity_weight * (
             mgf_diversity(image.levels[:, 1:]) + mgf_diversity(text.levels[:, 1:]))
         losses["triplet"] = config.triplet_weight * hard_triplet_loss(
-            self.training_similarity(image, text), pids, float(config.triplet_margin))
+            self.training_similarity(every_image, every_text), every_pid,
+            float(config.triplet_margin))
         return losses  # type: ignore[return-value]

@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from models.base import drop_tokens
+from models.distributed import gather
 from models.errors import ModelError
 from models.features import ImageFeatures, TextFeatures
 from models.losses import cmpc_loss, cmpm_loss
@@ -63,6 +64,7 @@ class CMPMConfig(TwoTowerConfig):
 class CMPM(GlobalTwoTowerModel):
     """CMPM; ``forward`` returns {"cmpm", "cmpc"} ("cmpc" only with ``num_classes``)."""
 
+    batch_gathers = ("image global", "text global", "person ids")
     config: CMPMConfig
 
     def __init__(self, config: CMPMConfig) -> None:
@@ -93,7 +95,9 @@ class CMPM(GlobalTwoTowerModel):
         text = self.encode_texts(batch["tokens"]).pooled
         pids = batch["pids"]
         config = self.config
-        losses = {"cmpm": config.cmpm_weight * cmpm_loss(image, text, pids, config.epsilon)}
+        # CMPM compares every pair of the (global) batch; CMPC classifies each sample
+        losses = {"cmpm": config.cmpm_weight * cmpm_loss(gather(image), gather(text),
+                                                         gather(pids), config.epsilon)}
         if self.cmpc_weight is not None:
             losses["cmpc"] = config.cmpc_weight * cmpc_loss(image, text, pids, self.cmpc_weight)
         return losses

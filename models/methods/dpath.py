@@ -45,6 +45,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from models.base import ModelConfig, RetrievalModel
+from models.distributed import gather
 from models.encoders.resnet import ResNetEncoder
 from models.encoders.textcnn import (
     PAPER_BLOCKS,
@@ -137,6 +138,7 @@ class DPath(RetrievalModel):
     """Dual-Path; ``forward`` returns {"instance_image", "instance_text"} in stage I and adds
     "ranking" in stage II (no instance terms without ``num_classes``)."""
 
+    batch_gathers = ("image features", "text features", "person ids")
     config: DPathConfig
     requires_vocabulary = True
 
@@ -248,8 +250,11 @@ class DPath(RetrievalModel):
             losses["instance_image"] = image_w * image_loss
             losses["instance_text"] = text_w * text_loss
         if stage == 2:
+            # the ranking compares all pairs of the (global) batch; the instance loss is
+            # per sample
             losses["ranking"] = config.rank_weight * ranking_loss(
-                image, text, pids, margin=config.margin, hardest=config.hardest_negative)
+                gather(image), gather(text), gather(pids), margin=config.margin,
+                hardest=config.hardest_negative)
         return losses
 
 

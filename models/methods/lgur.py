@@ -52,6 +52,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from models.base import drop_tokens
+from models.distributed import gather
 from models.errors import ModelError
 from models.features import ImageFeatures, TextFeatures
 from models.losses import identity_loss, semi_hard_ranking_loss_from_scores
@@ -145,6 +146,8 @@ class CrossLayer(nn.Module):
 class LGUR(TwoTowerModel):
     """LGUR; ``forward`` returns {"ranking", "consistency"} and, with ``num_classes``, "id"."""
 
+    batch_gathers = ("image raw + dictionary parts", "text raw + dictionary parts",
+                     "person ids")
     config: LGURConfig
 
     def __init__(self, config: LGURConfig) -> None:
@@ -279,8 +282,12 @@ class LGUR(TwoTowerModel):
             return F.normalize(a.flatten(1).float(), dim=-1) @ F.normalize(
                 b.flatten(1).float(), dim=-1).t()
 
+        # the rankings compare all pairs of the (global) batch; the ID loss is per sample
+        every_pid = gather(pids)
+
         def ranking(a: Tensor, b: Tensor) -> Tensor:
-            return semi_hard_ranking_loss_from_scores(cosine(a, b), pids, self.config.margin)
+            return semi_hard_ranking_loss_from_scores(cosine(gather(a), gather(b)), every_pid,
+                                                      self.config.margin)
 
         config = self.config
         losses = {"ranking": config.ranking_weight * (ranking(image_raw, text_raw)

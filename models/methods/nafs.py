@@ -53,6 +53,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from models.distributed import gather
 from models.encoders.resnet import ResNetEncoder
 from models.errors import ModelError
 from models.features import ImageFeatures, TextFeatures
@@ -182,6 +183,7 @@ def local_contrastive_loss(similarity: Tensor, pids: Tensor, scale: float,
 class NAFS(TwoTowerModel):
     """NAFS (module docstring); ``forward`` returns {"cmpm", "cmpc", "local"}."""
 
+    batch_gathers = ("image global + part tokens", "text global + word tokens", "person ids")
     config: NAFSConfig
 
     def __init__(self, config: NAFSConfig) -> None:
@@ -319,11 +321,14 @@ class NAFS(TwoTowerModel):
         config, pids = self.config, batch["pids"]
         image = self.encode_images(batch["images"])
         text = self.encode_texts(batch["tokens"])
-        losses = {"cmpm": config.cmpm_weight * cmpm_loss(image.pooled, text.pooled, pids)}
+        # CMPM and the local contrast compare all pairs of the (global) batch; CMPC is per sample
+        every_image, every_text, every_pid = image.gathered(), text.gathered(), gather(pids)
+        losses = {"cmpm": config.cmpm_weight * cmpm_loss(every_image.pooled, every_text.pooled,
+                                                         every_pid)}
         if self.cmpc_weight is not None:
             losses["cmpc"] = config.cmpc_weight * cmpc_loss(image.pooled, text.pooled, pids,
                                                            self.cmpc_weight)
-        local = self._local(text, image).t()  # [images, texts]
+        local = self._local(every_text, every_image).t()  # [images, texts]
         losses["local"] = config.lambda_cont * local_contrastive_loss(
-            local, pids, float(config.lambda_softmax))
+            local, every_pid, float(config.lambda_softmax))
         return losses

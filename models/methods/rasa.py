@@ -37,8 +37,13 @@ the weak positive is a caption of *another* image of the person (the code may dr
 caption, then labels it unreplaced); ``alpha`` is 0 for the first epoch, then constant (the
 code ramps it linearly over its first epoch's steps);
 the MLM distillation term takes the log-softmax over the vocabulary (the code's
-``F.log_softmax(..., dim=1)`` normalises over positions); queues are filled on each process
-from its own batch (the code gathers every process's keys).
+``F.log_softmax(..., dim=1)`` normalises over positions).
+
+Several processes (DDP): the contrastive terms compare the global batch (features gathered,
+:mod:`models.distributed`), and every process enqueues the global batch's momentum features,
+as the code does (``concat_all_gather``); p-ITM draws its hard negatives from the process's own
+share of the batch, as the code does (ALBEF's ``sim_i2t[:, :bs]``), so a run on W processes is
+the code's run on W GPUs; MLM and the detection heads are per sample.
 """
 
 from __future__ import annotations
@@ -55,6 +60,7 @@ from timm.models.vision_transformer import VisionTransformer
 from torch import Tensor, nn
 
 from models.base import ModelConfig, RetrievalModel
+from models.distributed import gather, own_rows
 from models.encoders.albef import (
     ALBEF_BERT_ARCHITECTURE,
     AlbefTextEncoder,
@@ -229,6 +235,8 @@ class AlbefRetrievalBase(RetrievalModel):
 class RaSa(AlbefRetrievalBase):
     """RaSa on ALBEF; see the module docstring."""
 
+    batch_gathers = ("image/text CLS features", "momentum features (enqueued by every "
+                     "process)", "person ids")
     config: RaSaConfig
 
     def __init__(self, config: RaSaConfig) -> None:
@@ -391,7 +399,11 @@ class RaSa(AlbefRetrievalBase):
         text_embeds = self.text_encoder.bert.text(text2, mask2)
         text_feat = F.normalize(self.text_proj(text_embeds[:, 0]), dim=-1)
 
-        # contrast against the momentum features and the queues
+        # contrast against the momentum features and the queues: over the (global) batch,
+        # gathered; every process enqueues the global batch's momentum features. p-ITM draws
+        # its hard negatives from this process's own share, as the release does under DDP
+        mine = own_rows(bs, images.device)
+        image_feat, text_feat, pids = gather(image_feat), gather(text_feat), gather(pids)
         idx_all = torch.cat([pids.t(), self.idx_queue.clone()], dim=1)
         pos = (pids == idx_all).float()
         sim_targets = pos / pos.sum(dim=1, keepdim=True)
@@ -399,10 +411,10 @@ class RaSa(AlbefRetrievalBase):
             if self.training:
                 self._momentum_update()
             image_embeds_m = self.visual_encoder_m.forward_features(images)
-            image_feat_m = F.normalize(self.vision_proj_m(image_embeds_m[:, 0]), dim=-1)
+            image_feat_m = gather(F.normalize(self.vision_proj_m(image_embeds_m[:, 0]), dim=-1))
             image_all = torch.cat([image_feat_m.t(), self.image_queue.clone()], dim=1)
             text_m = self.text_encoder_m.bert.text(text2, mask2)
-            text_feat_m = F.normalize(self.text_proj_m(text_m[:, 0]), dim=-1)
+            text_feat_m = gather(F.normalize(self.text_proj_m(text_m[:, 0]), dim=-1))
             text_all = torch.cat([text_feat_m.t(), self.text_queue.clone()], dim=1)
             targets = [alpha * F.softmax(m @ other / self.temp, dim=1)
                        + (1 - alpha) * sim_targets
@@ -418,9 +430,9 @@ class RaSa(AlbefRetrievalBase):
         # relation-aware: p-ITM with hard negatives, positive relation detection
         output_pos = self.text_encoder.bert.fusion(text_embeds, mask2, image_embeds, image_atts)
         with torch.no_grad():
-            same = pids == pids.t()
-            weights_i2t = F.softmax(sims[0][:, :bs].float(), dim=1).masked_fill(same, 0)
-            weights_t2i = F.softmax(sims[1][:, :bs].float(), dim=1).masked_fill(same, 0)
+            same = (pids == pids.t())[mine, mine]
+            weights_i2t = F.softmax(sims[0][mine, mine].float(), dim=1).masked_fill(same, 0)
+            weights_t2i = F.softmax(sims[1][mine, mine].float(), dim=1).masked_fill(same, 0)
             image_neg = self._negatives(weights_t2i)
             text_neg = self._negatives(weights_i2t)
         text_all_states = torch.cat([text_embeds, text_embeds[text_neg]], dim=0)

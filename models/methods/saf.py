@@ -44,6 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from models.distributed import gather
 from models.errors import ModelError
 from models.features import ImageFeatures, TextFeatures
 from models.losses import cmpc_loss, cmpm_loss
@@ -127,6 +128,8 @@ class SAF(TwoTowerModel):
 
     Features: ``pooled`` the normalised [CLS]; ``tokens`` the ``num_parts`` normalised part
     features (all valid); ``attention`` uniform over the parts (they are not ranked)."""
+
+    batch_gathers = ("image global + parts", "text global + parts", "person ids")
 
     config: SAFConfig
 
@@ -224,8 +227,10 @@ def saf_losses(image: Tensor, text: Tensor, pids: Tensor, config: SAFConfig,
         classifier: ``[D, C]`` the CMPC classifier shared by the 1 + K features (None: no CMPC).
     """
     count = image.shape[1]
+    # CMPM compares all pairs of the (global) batch; diversity and CMPC are per sample
+    every_image, every_text, every_pid = gather(image), gather(text), gather(pids)
     losses = {
-        "cmpm": config.cmpm_weight * sum(cmpm_loss(image[:, k], text[:, k], pids)
+        "cmpm": config.cmpm_weight * sum(cmpm_loss(every_image[:, k], every_text[:, k], every_pid)
                                          for k in range(count)),
         "diversity": config.diversity_weight * (part_diversity(image[:, 1:])
                                                 + part_diversity(text[:, 1:])),

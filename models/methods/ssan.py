@@ -58,6 +58,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from models.distributed import gather, same_on_every_process
 from models.encoders.parts import stripe_pool
 from models.encoders.vocabulary import PAD_ID, UNKNOWN_ID
 from models.errors import ModelError
@@ -189,13 +190,16 @@ def weak_partners(pids: Tensor) -> tuple[Tensor, Tensor]:
     found = same.any(dim=1)
     weights = torch.where(found.unsqueeze(1), same.float(),
                           torch.eye(len(pids), device=pids.device))
-    return torch.multinomial(weights, 1).squeeze(1), found
+    # one draw for the global batch, whatever each process's random state
+    return same_on_every_process(torch.multinomial(weights, 1).squeeze(1)), found
 
 
 class SSAN(TwoTowerModel):
     """SSAN; ``forward`` returns {"ranking", "ranking_weak", "id"} ("id" only with
     ``num_classes``)."""
 
+    batch_gathers = ("image global/part/relation levels", "text levels (and weak captions)",
+                     "person ids")
     config: SSANConfig
 
     def __init__(self, config: SSANConfig) -> None:
@@ -296,17 +300,23 @@ class SSAN(TwoTowerModel):
         config, pids = self.config, batch["pids"]
         image = self.image_levels(batch["images"])
         text = self.text_levels(batch["tokens"])
+        # the ranking terms compare all pairs of the (global) batch: gathered, and a weak
+        # partner is looked for in the global batch; the ID loss is per sample: local
+        every_image = {level: gather(value) for level, value in image.items()}
+        every_text = {level: gather(value) for level, value in text.items()}
+        every_pid = gather(pids)
         weak_tokens = batch.get("weak_tokens")
         if weak_tokens is not None:  # per-sample weak captions (weak_caption)
-            weak = self.text_levels(weak_tokens)
-            found = ~_same_rows(weak_tokens, batch["tokens"])
+            weak = {level: gather(value) for level, value in
+                    self.text_levels(weak_tokens).items()}
+            found = gather(~_same_rows(weak_tokens, batch["tokens"]))
         else:  # another sample of the same person in the batch, where there is one
-            partner, found = weak_partners(pids)
-            weak = {level: value[partner] for level, value in text.items()}
+            partner, found = weak_partners(every_pid)
+            weak = {level: value[partner] for level, value in every_text.items()}
         adaptive = self.epoch > config.adaptive_margin_epoch
         terms = {level: compound_ranking_terms(
-            image[level], text[level], weak[level], pids, found, config.margin, config.beta,
-            adaptive, config.min_weak_margin) for level in image}
+            every_image[level], every_text[level], weak[level], every_pid, found, config.margin,
+            config.beta, adaptive, config.min_weak_margin) for level in image}
         losses = {name: terms["global"][k] + config.part_weight * (
             terms["parts"][k] + terms["relations"][k])
             for k, name in enumerate(("ranking", "ranking_weak"))}

@@ -38,6 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from models.distributed import gather
 from models.errors import ModelError
 from models.losses import global_align_loss, queue_info_nce
 from models.methods.two_tower import GlobalTwoTowerModel, TwoTowerConfig
@@ -86,6 +87,8 @@ class TBPSConfig(TwoTowerConfig):
 class TBPS(GlobalTwoTowerModel):
     """TBPS; ``forward`` returns {"infonce", "align"} (+ "instance" with ``num_classes``)."""
 
+    batch_gathers = ("image global", "text global", "person ids",
+                     "momentum keys (every process enqueues the global batch)")
     config: TBPSConfig
 
     def __init__(self, config: TBPSConfig) -> None:
@@ -145,16 +148,19 @@ class TBPS(GlobalTwoTowerModel):
                                   config.temperature)
                    + queue_info_nce(text_q, image_keys, image_queue, queue_pids, pids,
                                     config.temperature))
+        # each query meets its own key and the queue: per sample, local; the alignment
+        # compares all pairs of the (global) batch: gathered
         losses = {"infonce": config.infonce_weight * infonce,
-                  "align": config.align_weight * global_align_loss(image, text, pids)}
+                  "align": config.align_weight * global_align_loss(gather(image), gather(text),
+                                                                   gather(pids))}
         if self.classifier is not None:
             weight = F.normalize(self.classifier.float(), dim=0)
             instance = sum(F.cross_entropy(x.float() @ weight, pids,
                                            label_smoothing=config.label_smoothing)
                            for x in (image, text))
             losses["instance"] = config.instance_weight * instance
-        if self.training:
-            self.enqueue(image_keys, text_keys, pids)
+        if self.training:  # every process enqueues the global batch's keys: one queue
+            self.enqueue(gather(image_keys), gather(text_keys), gather(pids))
         return losses
 
 

@@ -40,6 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from models.distributed import gather
 from models.encoders.parts import stripe_pool
 from models.errors import ModelError
 from models.features import ImageFeatures, TextFeatures
@@ -151,6 +152,8 @@ def _last_channels(stage: nn.Module) -> int:
 class TIPCB(TwoTowerModel):
     """TIPCB; ``forward`` returns {"cmpm_low", "cmpm_local", "cmpm_global"}."""
 
+    batch_gathers = ("image low/local/global levels", "text low/local/global levels",
+                     "person ids")
     config: TIPCBConfig
 
     def __init__(self, config: TIPCBConfig) -> None:
@@ -215,9 +218,10 @@ class TIPCB(TwoTowerModel):
             image.pooled.float(), dim=-1).t()
 
     def forward(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
-        image = self.image_levels(batch["images"])
-        text = self.text_levels(batch["tokens"])
-        pids, eps = batch["pids"], self.config.epsilon
+        # every term is CMPM, which compares all pairs of the (global) batch
+        levels = (self.image_levels(batch["images"]), self.text_levels(batch["tokens"]))
+        image, text = ({name: gather(value) for name, value in side.items()} for side in levels)
+        pids, eps = gather(batch["pids"]), self.config.epsilon
         local = sum(cmpm_loss(image["local"][:, k], text["local"][:, k], pids, eps)
                     for k in range(self.config.num_parts))
         return {"cmpm_low": cmpm_loss(image["low"], text["low"], pids, eps),

@@ -45,6 +45,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision.models.resnet import BasicBlock
 
+from models.distributed import gather
 from models.encoders.resnet import ResNetEncoder
 from models.encoders.vocabulary import NUM_SPECIAL, PAD_ID
 from models.errors import ModelError
@@ -106,6 +107,8 @@ class ViTAA(TwoTowerModel):
     """ViTAA (module docstring); ``forward`` returns {"instance", "align", "local_align"} and
     "mask" when the batch has parsing maps."""
 
+    batch_gathers = ("image global + parts", "text global + parts", "person ids",
+                     "part visibility")
     config: ViTAAConfig
     train_inputs: ClassVar[tuple[str, ...]] = ("parsing",)
 
@@ -195,7 +198,12 @@ class ViTAA(TwoTowerModel):
         config, pids = self.config, batch["pids"]
         image_global, parts, maps = self._image_parts(batch["images"])
         text = self.encode_texts(batch["tokens"])
-        losses = {"align": config.align_weight * alignment_loss(image_global, text.pooled, pids)}
+        # the alignments compare all pairs of the (global) batch: gathered; the instance and
+        # mask losses are per sample: local
+        every_text, every_pid = text.gathered(), gather(pids)
+        every_image, every_part = gather(image_global), gather(parts)
+        losses = {"align": config.align_weight * alignment_loss(every_image, every_text.pooled,
+                                                                every_pid)}
         if self.instance_weight is not None:
             losses["instance"] = config.instance_weight * normalized_identity_loss(
                 image_global, text.pooled, pids, self.instance_weight)
@@ -205,11 +213,13 @@ class ViTAA(TwoTowerModel):
                                    for k in range(NUM_PARTS)], dim=1)  # [B, 5]
         else:
             visible = torch.ones_like(text.mask)
+        visible = gather(visible)
         local = parts.new_zeros(())
-        for k in range(NUM_PARTS):
-            valid = visible[:, k, None] & text.mask[None, :, k]
+        for k in range(NUM_PARTS):  # the same gathered masks on every process
+            valid = visible[:, k, None] & every_text.mask[None, :, k]
             if valid.any():
-                local = local + alignment_loss(parts[:, k], text.tokens[:, k], pids, valid=valid)
+                local = local + alignment_loss(every_part[:, k], every_text.tokens[:, k],
+                                               every_pid, valid=valid)
         losses["local_align"] = config.local_align_weight * local / NUM_PARTS
         if parsing is not None:
             losses["mask"] = config.mask_weight * self.mask_losses(maps, parsing).sum()
