@@ -12,9 +12,10 @@ Shapes: MGCC as the paper (ViT-B/32 at 224x224 in the 768-d vision space) with i
 ICFG-PEDES ratios: ceil(0.4 x 49) = 20 patches per image, ceil(0.5 x 25) = 13 words per
 caption, 768-d, the four similarities with AF fusion. Token features are stored in fp16.
 
-Features have the structure of a person gallery rather than of white noise: every person has a
-random unit centre, each image is its centre plus noise (cosine about 0.7 to it), a query is
-another noisy copy of one person's centre. (On white noise in 768 dimensions every image is
+Features have the structure of a person gallery rather than of white noise: people come in
+groups of about 50 who look alike (a person's centre is about 0.6 in cosine from the group's),
+each image is its person's centre plus noise (about 0.8), a query is another noisy copy of one
+person's centre (about 0.7). (On white noise in 768 dimensions every image is
 nearly as far as every other, and no approximate index can work; real features are not so.)
 
 A 1M-image token store at these shapes is 31 GB of fp16: where the stored tokens would exceed
@@ -98,11 +99,17 @@ def unit(x: np.ndarray) -> np.ndarray:
 
 
 def centres(persons: int, seed: int) -> np.ndarray:
-    return unit(np.random.default_rng(seed).standard_normal((persons, DIM), dtype=np.float32))
+    """Unit person centres in groups of about 50 similar-looking people (cosine about 0.6 to
+    their group's centre, as people dressed alike are), so that beyond a query's own person
+    its nearest images are its group's, as in a real gallery."""
+    rng = np.random.default_rng(seed)
+    groups = unit(rng.standard_normal((max(1, persons // 50), DIM), dtype=np.float32))
+    return noisy(groups[np.arange(persons) % len(groups)], rng, scale=0.048)
 
 
 def noisy(base: np.ndarray, rng: np.random.Generator, scale: float = 0.036) -> np.ndarray:
-    """Unit vectors about 0.7 in cosine from ``base`` (768-d noise of norm about 1)."""
+    """Unit vectors near ``base``: noise of norm ``scale`` x sqrt(768) (0.036: cosine about
+    0.7; 0.027: about 0.8; 0.048: about 0.6)."""
     return unit(base + scale * rng.standard_normal(base.shape, dtype=np.float32))
 
 
@@ -125,7 +132,7 @@ def build_gallery(folder: Path, size: int, max_token_bytes: float) -> dict:
     block = 20000
     for start in range(0, size, block):
         n = min(block, size - start)
-        pooled = noisy(person_centres[np.arange(start, start + n) % persons], rng)
+        pooled = noisy(person_centres[np.arange(start, start + n) % persons], rng, scale=0.027)
         arrays = {"vectors": pooled, "pooled": pooled,
                   "mask": np.ones((n, PATCHES), np.uint8),
                   "attention": np.full((n, PATCHES), 1.0 / PATCHES, np.float32)}
@@ -250,7 +257,7 @@ def icfg(args: argparse.Namespace) -> dict:
     gallery = 2000 if args.quick else 19848
     persons = gallery // 5
     rng = np.random.default_rng(4)
-    pooled = noisy(centres(persons, seed=5)[np.arange(gallery) % persons], rng)
+    pooled = noisy(centres(persons, seed=5)[np.arange(gallery) % persons], rng, scale=0.027)
     tokens = torch.from_numpy(pooled[:, None, :] + 0.05 * rng.standard_normal(
         (gallery, PATCHES, DIM), dtype=np.float32))
     images = ImageFeatures(pooled=torch.from_numpy(pooled), tokens=tokens,
