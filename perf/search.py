@@ -72,7 +72,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--hnsw-max", type=int, default=100000,
                    help="largest gallery that also gets an HNSW index (its build is slow)")
     p.add_argument("--max-token-gb", type=float, default=8.0)
-    p.add_argument("--icfg-queries", type=int, default=32,
+    p.add_argument("--icfg-queries", type=int, default=128,
                    help="queries of the measured ICFG-scale slice (extrapolated to 19,848)")
     p.add_argument("--no-icfg", action="store_true")
     p.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
@@ -230,17 +230,23 @@ def one_size(args: argparse.Namespace, size: int, workdir: Path) -> dict:
             first_stage.write(faiss_index, str(folder / f"{kind}.faiss"))
             shutil.copyfile(folder / f"{kind}.faiss", flat_path)
             index.record["faiss"] = {"kind": kind, "params": params}
-        searcher = Searcher(index, model, torch.device("cpu"))
-        timed = time_searches(searcher, texts, args.rerank)
-        if kind == "flat":
-            exact_tops = timed["tops"]
-        recall = float(np.mean([len(a & b) / TOPK for a, b in
-                                zip(timed["tops"], exact_tops, strict=True)]))
-        rows.append({"kind": kind, "params": params, "build_seconds": seconds,
-                     "faiss_bytes": (folder / f"{kind}.faiss").stat().st_size
-                     if kind != "flat" else flat_path.stat().st_size,
-                     "stage1_ms": timed["stage1"], "rerank_ms": timed["both"],
-                     "recall_at_10": recall})
+        probes = [params.get("nprobe")] if kind != "ivf" else sorted(
+            {args.nprobe, *(p for p in (64, 128, 256) if p <= params["nlist"])})
+        for nprobe in probes:
+            searcher = Searcher(index, model, torch.device("cpu"),
+                                nprobe=nprobe if kind == "ivf" else None)
+            timed = time_searches(searcher, texts, args.rerank)
+            if kind == "flat":
+                exact_tops = timed["tops"]
+            recall = float(np.mean([len(a & b) / TOPK for a, b in
+                                    zip(timed["tops"], exact_tops, strict=True)]))
+            rows.append({"kind": kind, "params": {**params, **({"nprobe": nprobe}
+                                                               if kind == "ivf" else {})},
+                         "build_seconds": seconds,
+                         "faiss_bytes": (folder / f"{kind}.faiss").stat().st_size
+                         if kind != "flat" else flat_path.stat().st_size,
+                         "stage1_ms": timed["stage1"], "rerank_ms": timed["both"],
+                         "recall_at_10": recall})
     apparent, allocated = disk_bytes(folder)
     return {"size": size, "write_seconds": built["write_seconds"],
             "sparse_tokens": built["sparse_tokens"], "apparent_bytes": apparent,

@@ -50,18 +50,22 @@ def candidates(first_row: torch.Tensor, k: int) -> torch.Tensor:
 
 @torch.no_grad()
 def rerank(model: torch.nn.Module, texts: Any, image_feats: Any, first: torch.Tensor, k: int,
-           gallery_chunk: int | None = None) -> torch.Tensor:
+           gallery_chunk: int | None = None, top: torch.Tensor | None = None) -> torch.Tensor:
     """Complete two-stage score rows ``[q, G]`` of a chunk of queries: each query's top ``k``
     re-scored by ``model.similarity``, the rest placed below in first-stage order.
 
     Queries are scored one at a time against their own candidates, except that consecutive
     queries with the same candidate set share one call (nothing outside a query's top K is
     scored either way); with K = G every query's candidates are the gallery in its own order,
-    and the call is the exact evaluation's, bit for bit."""
+    and the call is the exact evaluation's, bit for bit. ``top``: each row's first-stage top
+    ``k`` if the caller has already sorted (any order within a row)."""
     k = min(int(k), first.shape[1])
     if k <= 0 or not model.has_second_stage(image_feats[:1]):
         return first
-    tops = torch.stack([candidates(row, k) for row in first])
+    if top is None:
+        tops = torch.stack([candidates(row, k) for row in first])
+    else:
+        tops = torch.sort(top[:, :k].to(first.device), dim=1).values
     out = torch.empty_like(first)
     start = 0
     while start < len(tops):
@@ -122,12 +126,14 @@ def rank_two_stage(model: torch.nn.Module, text_feats: Any, image_feats: Any,
         first = (model.search_vectors(texts) @ gallery_vectors.t()).float()
         stage1_seconds += time.perf_counter() - started
         pids = query_pids[start:stop]
-        stage1_parts.append(rank_chunk(first, pids, gallery_pids))
+        # the stage-1 ranking's stable order gives the candidates (ties to the lower index)
+        stage1_parts.append(rank_chunk(first, pids, gallery_pids, keep_topk=max(k, 0)))
         if not second_stage or k <= 0:
             final_parts.append(stage1_parts[-1])
             continue
         started = time.perf_counter()
-        rows = rerank(model, texts, gallery, first, k, gallery_chunk)
+        rows = rerank(model, texts, gallery, first, k, gallery_chunk,
+                      top=torch.from_numpy(stage1_parts[-1].topk))
         stage2_seconds += time.perf_counter() - started
         final_parts.append(rank_chunk(rows, pids, gallery_pids))
     return (QueryStats.cat(stage1_parts), QueryStats.cat(final_parts), stage1_seconds,
