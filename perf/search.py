@@ -208,6 +208,25 @@ def drop_page_cache(folder: Path) -> None:
                 os.close(descriptor)
 
 
+def reset_peak_rss() -> None:
+    """Reset this process's peak resident size to its current one (Linux: ``clear_refs`` 5),
+    so that each index kind's search peak is its own, not the gallery build's."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
+def peak_rss() -> int | None:
+    """Peak resident bytes since the last :func:`reset_peak_rss` (``VmHWM``), if known."""
+    try:
+        status = Path("/proc/self/status").read_text().splitlines()
+    except OSError:
+        return None
+    return next((int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM:")),
+                None)
+
+
 def disk_bytes(folder: Path) -> tuple[int, int]:
     """(apparent size, allocated size) of the files of a folder."""
     files = [p for p in folder.iterdir() if p.is_file()]
@@ -245,6 +264,7 @@ def one_size(args: argparse.Namespace, size: int, workdir: Path) -> dict:
     built = build_gallery(folder, size, args.max_token_gb * 2**30)
     index, model = built["index"], mgcc()
     texts, _ = queries(args.queries, built["persons"], seed=3)
+    build_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # before any reset
     flat_path = folder / FAISS_FILE
     rows = []
     exact_tops = exact_final = None
@@ -261,14 +281,18 @@ def one_size(args: argparse.Namespace, size: int, workdir: Path) -> dict:
             faiss_index = first_stage.build(kind, params, index.vectors())
             seconds = time.perf_counter() - started
             first_stage.write(faiss_index, str(folder / f"{kind}.faiss"))
+            del faiss_index  # the searcher reads its own copy: one index in memory, not two
             shutil.copyfile(folder / f"{kind}.faiss", flat_path)
             index.record["faiss"] = {"kind": kind, "params": params}
         probes = [params.get("nprobe")] if kind != "ivf" else sorted(
             {args.nprobe, *(p for p in (64, 128, 256) if p <= params["nlist"])})
         for nprobe in probes:
+            searcher = None  # the previous kind's index freed before this one is loaded
+            reset_peak_rss()
             searcher = Searcher(index, model, torch.device("cpu"),
                                 nprobe=nprobe if kind == "ivf" else None)
             timed = time_searches(searcher, texts, args.rerank)
+            search_peak = peak_rss()
             if kind == "flat":
                 exact_tops, exact_final = timed["tops"], timed["final_tops"]
             recall = overlap(timed["tops"], exact_tops)
@@ -281,12 +305,15 @@ def one_size(args: argparse.Namespace, size: int, workdir: Path) -> dict:
                          "stage1_ms": timed["stage1"], "rerank_ms": timed["both"],
                          "rerank_warm_ms": timed["warm"],
                          "recall_at_10": recall,
-                         "final_top10_agreement": final_recall})
+                         "final_top10_agreement": final_recall,
+                         "search_peak_rss_bytes": search_peak})
     apparent, allocated = disk_bytes(folder)
     return {"size": size, "write_seconds": built["write_seconds"],
             "sparse_tokens": built["sparse_tokens"], "apparent_bytes": apparent,
             "allocated_bytes": allocated, "rows": rows,
-            "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
+            "build_peak_rss_bytes": build_peak,
+            "peak_rss_bytes": max([build_peak, *(row["search_peak_rss_bytes"] or 0
+                                                 for row in rows)])}
 
 
 def icfg(args: argparse.Namespace) -> dict:
@@ -322,10 +349,14 @@ def icfg(args: argparse.Namespace) -> dict:
             "speedup": exact / two}
 
 
+def gib(value: int | None) -> str:
+    return "?" if value is None else f"{value / 2**30:.2f}"
+
+
 def print_table(results: list[dict], evaluation: dict | None) -> None:
     print(f"{'gallery':>9} {'index':<5} {'params':<46} {'build s':>8} {'faiss MiB':>9} "
           f"{'s1 p50':>7} {'s1 p95':>7} {'+rr p50':>8} {'+rr p95':>8} {'warm p50':>8} "
-          f"{'R@10/ex':>7} {'rr@10/ex':>8}")
+          f"{'R@10/ex':>7} {'rr@10/ex':>8} {'RSS GiB':>7}")
     for result in results:
         for row in result["rows"]:
             params = ",".join(f"{k}={v}" for k, v in row["params"].items()) or "exact"
@@ -334,17 +365,21 @@ def print_table(results: list[dict], evaluation: dict | None) -> None:
                   f"{row['stage1_ms'][0]:7.2f} {row['stage1_ms'][1]:7.2f} "
                   f"{row['rerank_ms'][0]:8.2f} {row['rerank_ms'][1]:8.2f} "
                   f"{row['rerank_warm_ms'][0]:8.2f} "
-                  f"{row['recall_at_10']:7.3f} {row['final_top10_agreement']:8.3f}")
+                  f"{row['recall_at_10']:7.3f} {row['final_top10_agreement']:8.3f} "
+                  f"{gib(row['search_peak_rss_bytes']):>7}")
         tokens = "sparse: re-ranked rows read as zeros" if result["sparse_tokens"] else "real"
         print(f"{'':>9} index folder {result['apparent_bytes'] / 2**30:.2f} GiB "
               f"({result['allocated_bytes'] / 2**30:.2f} GiB on disk), arrays written in "
-              f"{result['write_seconds']:.1f} s, tokens {tokens}; peak RSS "
+              f"{result['write_seconds']:.1f} s, tokens {tokens}; peak RSS of the gallery's "
+              f"writing {result['build_peak_rss_bytes'] / 2**30:.2f} GiB, of the whole run "
               f"{result['peak_rss_bytes'] / 2**30:.2f} GiB")
     print("latencies in ms per query; +rr: stage 1 + MGCC re-rank of the top K, its rows "
           "read from disk (page cache dropped before each index kind; sparse rows are holes);"
           "\nwarm: the same query again, rows cached; R@10/ex: "
           "stage-1 top-10 overlap with the exact (flat) stage-1 top 10; rr@10/ex: the same\n"
-          "after the re-rank of the top K (approximate candidates against exact candidates)")
+          "after the re-rank of the top K (approximate candidates against exact candidates);\n"
+          "RSS GiB: peak resident memory while that index was loaded and searched "
+          "(the whole process's peak on the line below)")
     if evaluation:
         e = evaluation
         print(f"ICFG-PEDES scale ({e['gallery']:,} x {e['gallery']:,}), MGCC: "

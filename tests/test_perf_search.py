@@ -26,6 +26,10 @@ def test_the_quick_run_builds_every_index_kind_and_compares_with_exact(tmp_path,
     assert flat["recall_at_10"] == flat["final_top10_agreement"] == 1.0  # exact vs itself
     assert all(0.0 <= row["recall_at_10"] <= 1.0 and 0.0 <= row["final_top10_agreement"] <= 1.0
                and row["faiss_bytes"] > 0 for row in gallery["rows"])
+    # each kind's search peak is its own; the run's peak covers the build and every search
+    assert all(0 < row["search_peak_rss_bytes"] <= gallery["peak_rss_bytes"]
+               for row in gallery["rows"])
+    assert gallery["build_peak_rss_bytes"] <= gallery["peak_rss_bytes"]
     assert result["icfg"]["exact_total"] > 0 and result["icfg"]["two_stage_total"] > 0
     printed = capsys.readouterr().out
     assert "ICFG-PEDES scale" in printed and "R@10/ex" in printed
