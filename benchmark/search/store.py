@@ -8,7 +8,7 @@ Layout of an index folder::
     vectors.f32     [G, d] the first-stage search vectors (the faiss index is rebuilt from them)
     pooled.f32      [G, D] the global features (the full similarity needs them)
     tokens.<dtype>  [G, N, D] the token features the full similarity needs (float16 by
-                    default), read through a memory map so a large gallery is not held in RAM
+                    default), read by row so a large gallery is not held in RAM
     mask.u8         [G, N] which token slots are real
     attention.<dtype> [G, N] the global token's attention over them
     global.faiss    the faiss index over vectors.f32 (rows 0 .. ``indexed`` - 1)
@@ -207,8 +207,8 @@ class GalleryIndex:
         return ImageTable(self.folder / IMAGES, self.count)
 
     def features(self, rows: torch.Tensor | np.ndarray) -> ImageFeatures:
-        """The full image features of the given rows (float32), read from the memory maps:
-        only these rows are read from disk."""
+        """The full image features of the given rows (float32), read from the files by
+        position: only these rows are read from disk."""
         rows = np.asarray(rows, dtype=np.int64)
 
         if len(rows) and (rows.min() < 0 or rows.max() >= self.count):
