@@ -72,6 +72,19 @@ class _ScaleGrad(torch.autograd.Function):
         return grad * ctx.factor, None
 
 
+def shared_generator(device: torch.device | str) -> torch.Generator:
+    """A random generator in one state on every process, for draws made over the gathered
+    batch (LGUR's semi-hard negatives): every process must draw the same, or each would
+    compute a different global loss. Seeded by one draw of the global random stream (a
+    seeded run stays reproducible), rank 0's draw broadcast to all."""
+    seed = torch.randint(0, 2 ** 62, (1,), dtype=torch.long)
+    if world_size() > 1:
+        if dist.get_backend() == "nccl":  # NCCL moves CUDA tensors only
+            seed = seed.cuda()
+        dist.broadcast(seed, src=0)
+    return torch.Generator(device=device).manual_seed(int(seed.item()))
+
+
 def same_on_every_process(tensor: Tensor) -> Tensor:
     """Rank 0's ``tensor`` on every process (a random draw over the gathered batch, such as
     SSAN's weak partners, must be one draw, not one per process); itself without a group."""

@@ -52,7 +52,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from models.base import drop_tokens
-from models.distributed import gather
+from models.distributed import gather, shared_generator
 from models.errors import ModelError
 from models.features import ImageFeatures, TextFeatures
 from models.losses import identity_loss, semi_hard_ranking_loss_from_scores
@@ -282,18 +282,21 @@ class LGUR(TwoTowerModel):
             return F.normalize(a.flatten(1).float(), dim=-1) @ F.normalize(
                 b.flatten(1).float(), dim=-1).t()
 
-        # the rankings compare all pairs of the (global) batch; the ID loss is per sample
-        every_pid = gather(pids)
+        # the rankings compare all pairs of the (global) batch, their semi-hard picks drawn
+        # from one generator state on every process; the ID loss is per sample
+        every_pid, generator = gather(pids), shared_generator("cpu")
+        every = {"image_raw": gather(image_raw), "image_dict": gather(image_dict),
+                 "text_raw": gather(text_raw), "text_dict": gather(text_dict)}
 
-        def ranking(a: Tensor, b: Tensor) -> Tensor:
-            return semi_hard_ranking_loss_from_scores(cosine(gather(a), gather(b)), every_pid,
-                                                      self.config.margin)
+        def ranking(a: str, b: str) -> Tensor:
+            return semi_hard_ranking_loss_from_scores(cosine(every[a], every[b]), every_pid,
+                                                      self.config.margin, generator)
 
         config = self.config
-        losses = {"ranking": config.ranking_weight * (ranking(image_raw, text_raw)
-                                                      + ranking(image_dict, text_dict))}
-        losses["consistency"] = config.consistency_weight * (ranking(text_raw, text_dict)
-                                                             + ranking(image_raw, image_dict))
+        losses = {"ranking": config.ranking_weight * (ranking("image_raw", "text_raw")
+                                                      + ranking("image_dict", "text_dict"))}
+        losses["consistency"] = config.consistency_weight * (
+            ranking("text_raw", "text_dict") + ranking("image_raw", "image_dict"))
         if self.classifiers is not None:
             losses["id"] = config.id_weight * (self._identity(image_raw, text_raw, pids)
                                                + self._identity(image_dict, text_dict, pids))
