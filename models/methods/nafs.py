@@ -271,8 +271,13 @@ class NAFS(TwoTowerModel):
         return out.to(device), torch.tensor(owner, device=device), torch.tensor(slot, device=device)
 
     def encode_texts(self, tokens: Tensor) -> TextFeatures:
-        """pooled: global (BN'd); tokens: ``[B, 2T, D]``, the keys then the values of
-        ``[global; sub-sentences; word pieces]`` (mask repeated for both halves)."""
+        """pooled: global (BN'd); tokens: ``[B, T, 2D]``, the key then the value of each of
+        ``[global; sub-sentences; word pieces]`` side by side in the feature dimension.
+
+        Side by side, not one after the other along the tokens: caption batches are padded
+        at the end of the token dimension (``Features.cat``, the gather of a distributed run),
+        which would move a split at ``T`` and pair keys with the wrong values (the scores
+        then depended on how the captions were batched)."""
         raw = self.text_encoder(tokens)
         global_feature = self.text_bottleneck(self.text_projection(raw.pooled))
         rows, owner, slot = self.sub_sentences(tokens)
@@ -285,17 +290,16 @@ class NAFS(TwoTowerModel):
         raw_local = torch.cat([global_feature[:, None], sub, raw.tokens], dim=1)
         mask = torch.cat([torch.ones_like(sub_mask[:, :1]), sub_mask, raw.mask], dim=1)
         keys, values = self.text_key(raw_local), self.text_value(raw_local)
-        tokens_out = torch.cat([keys, values], dim=1)
-        mask_out = torch.cat([mask, mask], dim=1)
-        attention = mask_out.float() / mask_out.float().sum(dim=1, keepdim=True)
-        return TextFeatures(global_feature, tokens_out, mask_out, attention)
+        tokens_out = torch.cat([keys, values], dim=-1)
+        attention = mask.float() / mask.float().sum(dim=1, keepdim=True)
+        return TextFeatures(global_feature, tokens_out, mask, attention)
 
     # -- retrieval
     def _local(self, text: TextFeatures, image: ImageFeatures) -> Tensor:
-        half_t, half_i = text.num_tokens // 2, image.num_tokens // 2
+        half_i, dim = image.num_tokens // 2, text.tokens.shape[-1] // 2
         return non_local_similarity(
-            image.tokens[:, :half_i], image.tokens[:, half_i:], text.tokens[:, :half_t],
-            text.tokens[:, half_t:], text.mask[:, :half_t], float(self.config.lambda_softmax))
+            image.tokens[:, :half_i], image.tokens[:, half_i:], text.tokens[..., :dim],
+            text.tokens[..., dim:], text.mask, float(self.config.lambda_softmax))
 
     def pair_similarity(self, text: TextFeatures, image: ImageFeatures) -> Tensor:
         global_sim = F.normalize(text.pooled.float(), dim=-1) @ F.normalize(

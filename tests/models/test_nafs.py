@@ -59,10 +59,15 @@ def test_full_scale_and_sub_sentence_features():
     assert owner.tolist() == [0, 0, 1] and slot.tolist() == [0, 1, 0]
     pieces = model.text_encoder._tokenizer.convert_ids_to_tokens(rows[1].tolist())
     assert "blue" in pieces and "red" not in pieces  # the second sub-sentence alone
-    half = texts.num_tokens // 2
     assert texts.mask[0, 1:1 + config.max_sub_sentences].sum() == 2
     assert texts.mask[1, 1:1 + config.max_sub_sentences].sum() == 1
-    assert torch.equal(texts.mask[:, :half], texts.mask[:, half:])
+    # each slot's key and value side by side: padding the tokens (another batch, another
+    # process) cannot pair a key with another slot's value
+    assert texts.tokens.shape[-1] == 2 * config.embed_dim
+    padded = type(texts).cat([texts, model.encode_texts(model.tokenize(["a much longer caption "
+                                                                         "than any " * 6]))])
+    assert torch.allclose(model.similarity(padded[:2], images), model.similarity(texts, images),
+                          atol=1e-6)
     assert stripe_bounds(4, 3) == [(0, 1), (1, 2), (2, 4)]
 
 
@@ -84,11 +89,11 @@ def test_first_text_slot_is_the_joint_global_feature_and_stage4_runs_at_stride_1
     with torch.no_grad():
         texts = model.encode_texts(tokens)
         joint = texts.pooled[:, None]
-        half = texts.num_tokens // 2
-        assert torch.allclose(texts.tokens[:, :1], model.text_key(joint), atol=1e-6)
-        assert torch.allclose(texts.tokens[:, half:half + 1], model.text_value(joint), atol=1e-6)
+        dim = texts.tokens.shape[-1] // 2  # each slot: its key, then its value
+        assert torch.allclose(texts.tokens[:, :1, :dim], model.text_key(joint), atol=1e-6)
+        assert torch.allclose(texts.tokens[:, :1, dim:], model.text_value(joint), atol=1e-6)
         raw_cls = model.text_encoder(tokens).pooled[:, None]
-        assert not torch.allclose(texts.tokens[:, :1], model.text_key(raw_cls), atol=1e-3)
+        assert not torch.allclose(texts.tokens[:, :1, :dim], model.text_key(raw_cls), atol=1e-3)
         pixels = torch.randn(1, 3, *model.image_size)
         net = model.image_encoder.net
         stage3 = net.layer3(net.layer2(net.layer1(net.maxpool(net.relu(net.bn1(net.conv1(
