@@ -172,9 +172,12 @@ class CFineSide:
 
 
 def gathered(side: CFineSide) -> CFineSide:
-    """Every process's share of the batch (:func:`models.distributed.gather`)."""
+    """Every process's share of the batch (:func:`models.distributed.gather`). A process
+    whose captions are all shorter than ``2K`` pieces selects fewer slots: its slots are
+    padded, as invalid ones, to the widest process's."""
     return CFineSide(levels=gather(side.levels), glob=gather(side.glob),
-                     selected=gather(side.selected), selected_valid=gather(side.selected_valid),
+                     selected=gather(side.selected, pad_dim=1),
+                     selected_valid=gather(side.selected_valid, pad_dim=1, pad_value=False),
                      k=side.k)
 
 

@@ -25,8 +25,12 @@ from models.registry import build_model_from_config, list_models, tiny_options
 #: levels and CFR/FCD triplet, ViTAA's alignments, SSAN's compound ranking (its weak partner
 #: drawn once for the global batch), Dual-Path's hardest-negative ranking, and two queue
 #: models: TBPS (momentum keys) and RaSa (momentum features and momentum distillation).
-FAMILIES = ("clip", "irra", "mgcc", "baseline2", "rde", "tbps-clip", "cmpm", "cfine", "vitaa",
-            "ssan", "dpath", "tbps", "rasa")
+FAMILIES = ("clip", "irra", "mgcc", "baseline2", "rde", "tbps-clip", "cmpm", "nafs",
+            "cfine", "vitaa", "ssan", "dpath", "tbps", "rasa")
+#: Gradients that are zero in exact arithmetic (a softmax does not change when every score of
+#: a row moves by the same amount, so an attention key bias gets none): both sides hold only
+#: float noise there, compared with nothing.
+EXACTLY_ZERO = ("attention.self.key.bias",)
 #: Per-sample random draws (IRR's masks, RDE's caption augmentation, TBPS-CLIP's views and
 #: word deletion, Dual-Path's caption shift, RaSa's weak positives and masks) differ between
 #: 4 and 8 samples: switched off for the comparison. RaSa's p-ITM draws hard negatives from
@@ -37,8 +41,13 @@ OPTIONS = {"irra": {"irr_weight": 0.0}, "rde": {"text_aug_prob": 0.0},
            "dpath": {"position_shift": False},
            "rasa": {"pitm_weight": 0.0, "mlm_weight": 0.0, "prd_weight": 0.0,
                     "mrtd_weight": 0.0, "weak_pos_probability": 0.0}}
+#: The second process's captions are longer: each process pads its own (a real loader does),
+#: so the gathers must handle token counts that differ between processes.
 CAPTIONS = ["a man in a red coat", "a woman with a black bag and blue jeans",
-            "a child on a bike", "an old man with a cane and a grey hat"] * 2
+            "a child on a bike", "an old man with a cane and a grey hat",
+            "a man in a red coat, black trousers and white shoes, carrying a large grey bag",
+            "a woman with a black bag and blue jeans walking fast", "a tall boy",
+            "a girl in a yellow dress with long brown hair holding an umbrella in her left hand"]
 
 
 def _batch(model, seed: int) -> dict[str, torch.Tensor]:
@@ -129,13 +138,16 @@ def test_two_processes_give_the_one_process_loss_and_gradients(tmp_path):
     for name in FAMILIES:
         ddp = torch.load(tmp_path / f"{name}.ddp.pt", weights_only=False)
         loss, grads = references[name]
-        assert ddp["loss"] == pytest.approx(loss, abs=1e-5), name
+        # 1e-5, relative to the loss where it is large (CFine's sums over levels reach 650)
+        assert ddp["loss"] == pytest.approx(loss, abs=1e-5 * max(1.0, abs(loss))), name
         assert ddp["grads"].keys() == grads.keys(), name
         # relative to each gradient, floored at 1e-6 of the model's largest (a gradient that
         # is zero in exact arithmetic, e.g. an attention key bias, is float noise on both sides)
         floor = 1e-6 * max(float(g.abs().max()) for g in grads.values())
         worst = 0.0
         for key, grad in grads.items():
+            if key.endswith(EXACTLY_ZERO):
+                continue
             scale = max(float(grad.abs().max()), floor)
             worst = max(worst, float((ddp["grads"][key] - grad).abs().max()) / scale)
         assert worst < 1e-5, (name, worst)
