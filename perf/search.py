@@ -285,7 +285,7 @@ def one_size(args: argparse.Namespace, size: int, workdir: Path) -> dict:
             shutil.copyfile(folder / f"{kind}.faiss", flat_path)
             index.record["faiss"] = {"kind": kind, "params": params}
         probes = [params.get("nprobe")] if kind != "ivf" else sorted(
-            {args.nprobe, *(p for p in (64, 128, 256) if p <= params["nlist"])})
+            {args.nprobe, *(p for p in (64, 128, 256, 512, 1024) if p <= params["nlist"])})
         for nprobe in probes:
             searcher = None  # the previous kind's index freed before this one is loaded
             reset_peak_rss()
