@@ -54,17 +54,10 @@ from benchmark.evaluation.evaluate import autocast, compiled_similarity, rank_al
 from benchmark.evaluation.metrics import summarize  # noqa: E402
 from benchmark.pipeline.runner import make_train_config  # noqa: E402
 from benchmark.records.spec import TrainConfig, model_options_for  # noqa: E402
+from benchmark.training.loop import training_step  # noqa: E402
 from benchmark.training.optim import build_optimizer  # noqa: E402
+from perf.models import CAPTIONS  # noqa: E402  (the same paper-length captions)
 
-CAPTIONS = [
-    "A woman with long black hair is wearing a white short sleeved shirt, blue jeans and white "
-    "sneakers. She is carrying a red handbag on her left shoulder.",
-    "The man wears a dark grey jacket over a black shirt, black trousers and brown leather "
-    "shoes, and he holds a phone in his right hand.",
-    "A young man in a blue and white striped t-shirt, khaki shorts and sandals walks with a "
-    "black backpack.",
-    "She has a ponytail and wears a pink coat, black leggings and grey boots.",
-]
 TRAIN_MODELS = ("mgcc", "irra")
 #: The ID classifier's width: CUHK-PEDES's 11,003 training identities.
 TRAIN_IDS = 11003
@@ -156,17 +149,8 @@ def time_training(model: torch.nn.Module, train_model: torch.nn.Module, cfg: Tra
     train_model.train()
 
     def step() -> None:
-        with autocast(device, amp):
-            named = train_model(inputs)
-        total = sum(v.float() for v in named.values())
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(total).backward()
-        if cfg.grad_clip:
-            scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        scaler.step(optimizer)
-        scaler.update()
-        model.after_optimizer_step()
+        training_step(train_model, model, inputs, optimizer, scaler, amp=amp,
+                      grad_clip=cfg.grad_clip, device=device)
 
     for _ in range(warmup):
         step()

@@ -300,23 +300,36 @@ def _train_epoch(train_model, model, pairs, optimizer, scheduler, scaler, cfg: T
             inputs["parsing"] = batch["parsing"].to(device)
         if "weak_captions" in batch:  # weak_caption: another image's caption (SSAN)
             inputs["weak_tokens"] = model.tokenize(batch["weak_captions"]).to(device)
-        with autocast(device, cfg.amp):
-            named = train_model(inputs)
-        total = sum(v.float() for v in named.values())
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(total).backward()
-        if cfg.grad_clip:
-            scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        scaler.step(optimizer)
-        scaler.update()
-        model.after_optimizer_step()  # e.g. clamp CLIP's stored logit scale, as open_clip
+        named, total = training_step(train_model, model, inputs, optimizer, scaler,
+                                     amp=cfg.amp, grad_clip=cfg.grad_clip, device=device)
         scheduler.step()
         steps += 1
         for key, value in named.items():
             sums[key] = sums.get(key, 0.0) + float(value.detach())
         sums["total"] = sums.get("total", 0.0) + float(total.detach())
     return {k: dist.all_reduce_mean(v / max(1, steps)) for k, v in sums.items()}
+
+
+def training_step(train_model: torch.nn.Module, model: Any, inputs: dict[str, torch.Tensor],
+                  optimizer: torch.optim.Optimizer, scaler: Any, *, amp: str,
+                  grad_clip: float | None, device: torch.device
+                  ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """One optimiser step of ``bench run`` (``perf/gpu_check.py`` times this same step):
+    the named losses under autocast, their sum backward through the scaler, the gradient
+    clipped, the step, then the model's own after-step hook (e.g. CLIP's logit-scale clamp,
+    as open_clip does)."""
+    with autocast(device, amp):
+        named = train_model(inputs)
+    total = sum(v.float() for v in named.values())
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(total).backward()
+    if grad_clip:
+        scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    scaler.step(optimizer)
+    scaler.update()
+    model.after_optimizer_step()
+    return named, total
 
 
 def _parsing_option(spec: RunSpec, options: dict[str, Any]) -> tuple[dict[str, Any], Path | None]:
