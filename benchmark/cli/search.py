@@ -92,7 +92,9 @@ def index_cmd(run_path, datasets, split, folders, out, faiss_kind, faiss_params,
     model = model.to(dev).eval()
     if faiss_kind == "ivf" and not faiss_params:
         params = first_stage.default_params("ivf", len(items))
-    sample = _sample_features(model, items, decode, dev)
+    # a new index takes its array shapes from one encoded image; an existing one has them
+    sample = None if (out / "index.json").is_file() else _sample_features(model, items,
+                                                                          decode, dev)
     index = open_or_create(out, run=run_path, model_name=config["model"].get("name", "?"),
                            model=model, weights_sha256=weights, sample=sample,
                            faiss_kind=faiss_kind, faiss_params=params, token_dtype=token_dtype,
@@ -113,7 +115,7 @@ def _sample_features(model, items, decode, device):
 
     for item in items:
         try:
-            pixels, _ = decode(item, model)
+            pixels, _, _ = decode(item, model)
         except DatasetError:
             if not item.exif:
                 raise

@@ -77,14 +77,20 @@ def load_image(path: Path, size: tuple[int, int], interpolation: str = "bicubic"
     """
     try:
         with Image.open(path) as img:
-            img = img.convert("RGB")
-            if img.size != (size[1], size[0]):
-                img = img.resize((size[1], size[0]), RESAMPLING[interpolation])
-            return np.asarray(img, dtype=np.uint8).copy()
+            return resized_rgb(img, size, interpolation)
     except FileNotFoundError:
         raise DatasetError(path, "image file not found") from None
     except (UnidentifiedImageError, OSError) as exc:
         raise DatasetError(path, f"cannot decode image: {exc}") from None
+
+
+def resized_rgb(img: Image.Image, size: tuple[int, int], interpolation: str) -> np.ndarray:
+    """An opened image as RGB uint8 ``[H, W, 3]`` resized to ``size`` (H, W): the one decode of
+    evaluation and of gallery indexing, so an index of a split ranks as ``bench query``."""
+    img = img.convert("RGB")
+    if img.size != (size[1], size[0]):
+        img = img.resize((size[1], size[0]), RESAMPLING[interpolation])
+    return np.asarray(img, dtype=np.uint8).copy()
 
 
 class ImageCache:

@@ -36,45 +36,29 @@ RANKING_RULE = ("top K by the full similarity (second stage); every other galler
                 "ranking; ties to the lower gallery index")
 
 
-def first_stage_scores(model: torch.nn.Module, text_feats: Any, image_feats: Any) -> torch.Tensor:
-    """``[Q, G]`` inner products of the model's search vectors (exact, float32)."""
-    return model.search_vectors(text_feats) @ model.search_vectors(image_feats).t()
-
-
-def candidates(first_row: torch.Tensor, k: int) -> torch.Tensor:
-    """The ``k`` best gallery indices of one query's first-stage row (ties to the lower
-    index), returned in ascending gallery order so that K = G is the gallery itself."""
-    top = torch.sort(first_row, descending=True, stable=True).indices[:k]
-    return torch.sort(top).values
-
-
 @torch.no_grad()
-def rerank(model: torch.nn.Module, texts: Any, image_feats: Any, first: torch.Tensor, k: int,
-           gallery_chunk: int | None = None, top: torch.Tensor | None = None) -> torch.Tensor:
-    """Complete two-stage score rows ``[q, G]`` of a chunk of queries: each query's top ``k``
-    re-scored by ``model.similarity``, the rest placed below in first-stage order.
+def rerank(model: torch.nn.Module, texts: Any, image_feats: Any, first: torch.Tensor,
+           top: torch.Tensor, gallery_chunk: int | None = None) -> torch.Tensor:
+    """Complete two-stage score rows ``[q, G]`` of a chunk of queries: each query's
+    candidates ``top`` ``[q, K]`` (its first-stage best K, in any order) re-scored by
+    ``model.similarity``, the rest placed below in first-stage order.
 
-    Queries are scored one at a time against their own candidates, except that consecutive
-    queries with the same candidate set share one call (nothing outside a query's top K is
-    scored either way); with K = G every query's candidates are the gallery in its own order,
-    and the call is the exact evaluation's, bit for bit. ``top``: each row's first-stage top
-    ``k`` if the caller has already sorted (any order within a row)."""
-    k = min(int(k), first.shape[1])
-    if k <= 0 or not model.has_second_stage(image_feats[:1]):
+    Candidates are scored in ascending gallery order, one query at a time, except that
+    consecutive queries with the same candidate set share one call (nothing outside a
+    query's top K is scored either way); with K = G every query's candidates are the gallery
+    in its own order, and the call is the exact evaluation's, bit for bit."""
+    if top.shape[1] == 0 or not model.has_second_stage(image_feats[:1]):
         return first
-    if top is None:
-        tops = torch.stack([candidates(row, k) for row in first])
-    else:
-        tops = torch.sort(top[:, :k].to(first.device), dim=1).values
+    tops = torch.sort(top.to(first.device), dim=1).values
     out = torch.empty_like(first)
     start = 0
     while start < len(tops):
         stop = start + 1
         while stop < len(tops) and torch.equal(tops[stop], tops[start]):
             stop += 1
-        top = tops[start]
-        second = model.similarity(texts[start:stop], image_feats[top], chunk=gallery_chunk)
-        index = top[None].expand(stop - start, -1).to(first.device)
+        chosen = tops[start]
+        second = model.similarity(texts[start:stop], image_feats[chosen], chunk=gallery_chunk)
+        index = chosen[None].expand(stop - start, -1).to(first.device)
         out[start:stop] = place_below(first[start:stop], index, second.to(first.device))
         start = stop
     return out
@@ -132,8 +116,8 @@ def rank_two_stage(model: torch.nn.Module, text_feats: Any, image_feats: Any,
             final_parts.append(stage1_parts[-1])
             continue
         started = time.perf_counter()
-        rows = rerank(model, texts, gallery, first, k, gallery_chunk,
-                      top=torch.from_numpy(stage1_parts[-1].topk))
+        rows = rerank(model, texts, gallery, first, torch.from_numpy(stage1_parts[-1].topk),
+                      gallery_chunk)
         stage2_seconds += time.perf_counter() - started
         final_parts.append(rank_chunk(rows, pids, gallery_pids))
     return (QueryStats.cat(stage1_parts), QueryStats.cat(final_parts), stage1_seconds,

@@ -14,6 +14,8 @@ index belongs to one run's weights; another run is refused in one line.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import io
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,15 +27,16 @@ import torch
 from PIL import Image, ImageOps
 from tqdm import tqdm
 
-from benchmark.data.sets import RESAMPLING, load_image, to_tensor
+from benchmark.data.sets import resized_rgb, to_tensor
 from benchmark.search import first_stage
 from benchmark.search.store import (
     FAISS_FILE,
+    RECORD,
     GalleryIndex,
-    IndexError_,
+    GalleryIndexError,
+    Shapes,
     check_same_weights,
     features_to_arrays,
-    sha256_file,
 )
 from ogor.errors import DatasetError
 from toreid.errors import ToreidError
@@ -73,28 +76,25 @@ def folder_items(folder: Path) -> list[GalleryItem]:
                         source=str(root)) for ref in refs]
 
 
-def decode(item: GalleryItem, model: torch.nn.Module) -> tuple[torch.Tensor, tuple[int, int]]:
-    """The model's input tensor of one image and the image's (width, height)."""
-    size = tuple(model.image_size)
-    interpolation = getattr(model, "image_interpolation", "bicubic")
-    if not item.exif:
-        with Image.open(item.path) as probe:
-            original = probe.size
-        pixels = load_image(item.path, size, interpolation)
-    else:
-        try:
-            with Image.open(item.path) as image:
-                image.load()
-                image = ImageOps.exif_transpose(image).convert("RGB")
-        except FileNotFoundError:
-            raise DatasetError(item.path, "image file not found") from None
-        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-            raise DatasetError(item.path, f"cannot decode image: {exc}") from None
-        original = image.size
-        if image.size != (size[1], size[0]):
-            image = image.resize((size[1], size[0]), RESAMPLING[interpolation])
-        pixels = np.asarray(image, dtype=np.uint8).copy()
-    return to_tensor(pixels, model.image_mean, model.image_std), original
+def decode(item: GalleryItem, model: torch.nn.Module
+           ) -> tuple[torch.Tensor, tuple[int, int], str]:
+    """The model's input tensor of one image, the image's (width, height) and the sha256 of
+    its file, from one read of the file."""
+    try:
+        data = Path(item.path).read_bytes()
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+            if item.exif:  # a photo: upright, as extract-oil reads it
+                image = ImageOps.exif_transpose(image)
+            original = image.size
+            pixels = resized_rgb(image, tuple(model.image_size),
+                                 getattr(model, "image_interpolation", "bicubic"))
+    except FileNotFoundError:
+        raise DatasetError(item.path, "image file not found") from None
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise DatasetError(item.path, f"cannot decode image: {exc}") from None
+    return (to_tensor(pixels, model.image_mean, model.image_std), original,
+            hashlib.sha256(data).hexdigest())
 
 
 def pad_tokens(features: Any, width: int) -> Any:
@@ -103,7 +103,7 @@ def pad_tokens(features: Any, width: int) -> Any:
     if features.num_tokens == width:
         return features
     if features.num_tokens > width:
-        raise IndexError_(f"a batch has {features.num_tokens} token slots, the index "
+        raise GalleryIndexError(f"a batch has {features.num_tokens} token slots, the index "
                           f"stores {width}")
     return features.padded_to(width)
 
@@ -141,7 +141,7 @@ def encode_into(index: GalleryIndex, model: torch.nn.Module, items: list[Gallery
         batch, entries, pixels = todo[start:start + batch_size], [], []
         for item in batch:
             try:
-                tensor, (width, height) = decode(item, model)
+                tensor, (width, height), digest = decode(item, model)
             except DatasetError as exc:
                 if not item.exif:  # a dataset's image must be there: the split would be wrong
                     raise
@@ -150,7 +150,7 @@ def encode_into(index: GalleryIndex, model: torch.nn.Module, items: list[Gallery
             pixels.append(tensor)
             entries.append({"key": item.key, "path": str(Path(item.path).resolve()),
                             "width": width, "height": height, "source": item.source,
-                            "sha256": sha256_file(item.path)})
+                            "sha256": digest})
         if pixels:
             features = model.encode_images(torch.stack(pixels).to(device)).to("cpu",
                                                                               torch.float32)
@@ -187,13 +187,11 @@ def update_faiss(index: GalleryIndex) -> None:
 
 
 def open_or_create(out: Path, *, run: Path, model_name: str, model: torch.nn.Module,
-                   weights_sha256: str, sample: Any, faiss_kind: str,
+                   weights_sha256: str, sample: Any | None, faiss_kind: str,
                    faiss_params: dict[str, Any], token_dtype: str,
                    sources: list[dict[str, str]], toolkit: str) -> GalleryIndex:
     """The index at ``out``: an existing one (its run checked), or a new one whose shapes are
     those of ``sample`` (the features of one encoded image)."""
-    from benchmark.search.store import RECORD, Shapes
-
     if (out / RECORD).exists():
         index = GalleryIndex.open(out)
         check_same_weights(index, run, weights_sha256)
@@ -204,8 +202,9 @@ def open_or_create(out: Path, *, run: Path, model_name: str, model: torch.nn.Mod
         index.record["complete"] = False
         index.save_record()
         return index
+    assert sample is not None, "a new index needs the features of one image"
     if out.exists() and any(out.iterdir()):
-        raise IndexError_(f"{out}: the folder is not empty and holds no gallery index "
+        raise GalleryIndexError(f"{out}: the folder is not empty and holds no gallery index "
                           "(choose a new --out)")
     vectors = model.search_vectors(sample)
     shapes = Shapes(vector_dim=int(vectors.shape[1]), pooled_dim=int(sample.pooled.shape[1]),

@@ -25,7 +25,7 @@ import torch
 
 from benchmark.evaluation.evaluate import encode_texts
 from benchmark.search import first_stage
-from benchmark.search.store import FAISS_FILE, GalleryIndex, IndexError_, check_same_weights
+from benchmark.search.store import FAISS_FILE, GalleryIndex, GalleryIndexError, check_same_weights
 from toreid.errors import ToreidError
 
 
@@ -65,9 +65,10 @@ class Searcher:
         path = index.folder / FAISS_FILE
         if (not path.exists() or not index.record.get("complete")
                 or int(index.record.get("indexed", 0)) != index.count):
-            raise IndexError_(f"{index.folder}: the index is incomplete ({index.count} images "
-                              f"stored, {index.record.get('indexed', 0)} searchable); run the "
-                              "same bench index command again to finish it")
+            raise GalleryIndexError(
+                f"{index.folder}: the index is incomplete ({index.count} images "
+                f"stored, {index.record.get('indexed', 0)} searchable); run the "
+                "same bench index command again to finish it")
         self.faiss = first_stage.read(str(path))
         spec = index.record["faiss"]
         params = dict(spec["params"])
@@ -90,8 +91,9 @@ class Searcher:
         index = GalleryIndex.open(folder)
         run = Path(index.record["run"])
         if not (run / "config.json").is_file():
-            raise IndexError_(f"{index.folder / 'index.json'}: field 'run': the run {run} the "
-                              "index was built with is not there any more")
+            raise GalleryIndexError(
+                f"{index.folder / 'index.json'}: field 'run': the run {run} the "
+                "index was built with is not there any more")
         check_same_weights(index, run, sha256_file(results.checkpoint_dir(run) / "best.pt"))
         model, _ = rebuild_from_run(run)
         dev = resolve_device(device)

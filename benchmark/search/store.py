@@ -44,7 +44,7 @@ FAISS_FILE = "global.faiss"
 TOKEN_DTYPES = {"float16": np.float16, "float32": np.float32}
 
 
-class IndexError_(ToreidError):
+class GalleryIndexError(ToreidError):
     """A gallery index that cannot be used as asked (one line naming the file and field)."""
 
 
@@ -97,23 +97,23 @@ class GalleryIndex:
         folder = Path(folder)
         path = folder / RECORD
         if not path.is_file():
-            raise IndexError_(f"{path}: not a gallery index (no {RECORD}; build one with "
+            raise GalleryIndexError(f"{path}: not a gallery index (no {RECORD}; build one with "
                               "bench index)")
         record = read_json(path, "gallery index record")
         if not isinstance(record, dict) or record.get("format") != INDEX_FORMAT:
-            raise IndexError_(f"{path}: field 'format' is not '{INDEX_FORMAT}'")
+            raise GalleryIndexError(f"{path}: field 'format' is not '{INDEX_FORMAT}'")
         if record.get("version") != INDEX_VERSION:
-            raise IndexError_(f"{path}: field 'version' is {record.get('version')!r}; this "
+            raise GalleryIndexError(f"{path}: field 'version' is {record.get('version')!r}; this "
                               f"toolkit reads version {INDEX_VERSION}")
         for field in ("run", "weights_sha256", "shapes", "count", "faiss"):
             if field not in record:
-                raise IndexError_(f"{path}: field '{field}' missing")
+                raise GalleryIndexError(f"{path}: field '{field}' missing")
         try:
             Shapes(**record["shapes"])
         except TypeError as exc:
-            raise IndexError_(f"{path}: field 'shapes': {exc}") from None
+            raise GalleryIndexError(f"{path}: field 'shapes': {exc}") from None
         if record["shapes"].get("token_dtype") not in TOKEN_DTYPES:
-            raise IndexError_(f"{path}: field 'shapes.token_dtype' must be one of "
+            raise GalleryIndexError(f"{path}: field 'shapes.token_dtype' must be one of "
                               f"{', '.join(TOKEN_DTYPES)}")
         return cls(folder, record)
 
@@ -149,14 +149,15 @@ class GalleryIndex:
             row = dtype.itemsize * int(np.prod(shape, dtype=np.int64))
             size = path.stat().st_size if path.exists() else 0
             if size < row * self.count:
-                raise IndexError_(f"{path}: holds {size // max(row, 1)} rows, the record "
+                raise GalleryIndexError(f"{path}: holds {size // max(row, 1)} rows, the record "
                                   f"{self.folder / RECORD} says {self.count} (a damaged index)")
             if size > row * self.count:
                 os.truncate(path, row * self.count)
         lines = self.image_lines()
         if len(lines) < self.count:
-            raise IndexError_(f"{self.folder / IMAGES}: holds {len(lines)} images, the record "
-                              f"says {self.count} (a damaged index)")
+            raise GalleryIndexError(
+                f"{self.folder / IMAGES}: holds {len(lines)} images, the record "
+                f"says {self.count} (a damaged index)")
         if len(lines) > self.count:
             (self.folder / IMAGES).write_text("".join(line + "\n"
                                                       for line in lines[:self.count]))
@@ -167,7 +168,7 @@ class GalleryIndex:
         for name, (dtype, shape) in self.shapes.files().items():
             array = np.ascontiguousarray(arrays[name], dtype=dtype)
             if array.shape != (n, *shape):
-                raise IndexError_(f"{self.folder}: '{name}' of shape {array.shape} does not "
+                raise GalleryIndexError(f"{self.folder}: '{name}' of shape {array.shape} does not "
                                   f"fit the index's rows {(n, *shape)}")
             with open(self.folder / Shapes.file_name(name, dtype), "ab") as handle:
                 handle.write(array.tobytes())
@@ -197,7 +198,7 @@ class GalleryIndex:
             try:
                 entries.append(json.loads(line))
             except json.JSONDecodeError as exc:
-                raise IndexError_(f"{self.folder / IMAGES}: line {number}: malformed JSON "
+                raise GalleryIndexError(f"{self.folder / IMAGES}: line {number}: malformed JSON "
                                   f"({exc.msg})") from None
         return entries
 
@@ -212,7 +213,7 @@ class GalleryIndex:
         rows = np.asarray(rows, dtype=np.int64)
 
         if len(rows) and (rows.min() < 0 or rows.max() >= self.count):
-            raise IndexError(f"{self.folder}: rows outside 0 .. {self.count - 1}")
+            raise GalleryIndexError(f"{self.folder}: rows outside 0 .. {self.count - 1}")
 
         def take(name: str) -> torch.Tensor:
             # one pread per row, not a memory map's page faults: a fault reads ahead a large
@@ -227,7 +228,8 @@ class GalleryIndex:
                 for i, row in enumerate(rows):
                     data = os.pread(handle.fileno(), size, int(row) * size)
                     if len(data) != size:
-                        raise IndexError(f"{path}: row {row} is past the end of the file")
+                        raise GalleryIndexError(f"{path}: row {row} is past the end of the "
+                                                "file (a damaged index)")
                     out[i] = np.frombuffer(data, dtype=dtype).reshape(shape)
             return torch.from_numpy(out)
 
@@ -247,24 +249,14 @@ def features_to_arrays(model: torch.nn.Module, features: ImageFeatures) -> dict[
             "attention": features.attention.float().cpu().numpy()}
 
 
-def index_files(folder: Path) -> list[Path]:
-    """Every file an index folder may hold (for a user to see what was written)."""
-    return sorted(p for p in Path(folder).iterdir() if p.is_file())
-
-
 def check_same_weights(index: GalleryIndex, run: Path, weights_sha256: str) -> None:
     """Refuse a run whose weights are not the ones the index was built with."""
     if weights_sha256 != index.record["weights_sha256"]:
-        raise IndexError_(
+        raise GalleryIndexError(
             f"{index.folder / RECORD}: field 'weights_sha256': the index was built by run "
             f"{index.record['run']} (model {index.record.get('model', '?')}, weights "
             f"{index.record['weights_sha256'][:12]}); run {run} has weights "
             f"{weights_sha256[:12]}: features of two models are not comparable")
-
-
-def read_record(folder: Path) -> dict[str, Any]:
-    return json.loads((Path(folder) / RECORD).read_text())
-
 
 class ImageTable:
     """Random access to the lines of ``images.jsonl``: one pass records where each line
@@ -275,7 +267,7 @@ class ImageTable:
         data = np.fromfile(self.path, dtype=np.uint8)
         ends = np.flatnonzero(data == ord("\n"))
         if len(ends) < count:
-            raise IndexError_(f"{self.path}: holds {len(ends)} images, the record says "
+            raise GalleryIndexError(f"{self.path}: holds {len(ends)} images, the record says "
                               f"{count} (a damaged index)")
         self.starts = np.concatenate([[0], ends[:count - 1] + 1]) if count else ends[:0]
         self.ends = ends[:count]
@@ -292,4 +284,5 @@ class ImageTable:
         try:
             return json.loads(line)
         except json.JSONDecodeError as exc:
-            raise IndexError_(f"{self.path}: line {row + 1}: malformed JSON ({exc.msg})") from None
+            raise GalleryIndexError(
+                f"{self.path}: line {row + 1}: malformed JSON ({exc.msg})") from None

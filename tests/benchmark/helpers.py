@@ -46,3 +46,18 @@ def make_color_dataset(root: Path, *, ids: int = 24, views: int = 2, seed: int =
             records.append(Record(path, pid, order[pid - 1], captions))
     get_format("cuhk-pedes").write(records, root)
     return root
+
+
+def make_random_run(path: Path, seed: int, model_name: str = "mgcc") -> Path:
+    """A run folder of a tiny model with random weights (saved to and read back from
+    ``checkpoints/best.pt`` like any run): MGCC by default, whose second stage is real."""
+    import torch
+
+    from benchmark.released.untrained import write_run
+    from models.registry import build_model, tiny_options
+
+    torch.manual_seed(seed)
+    model = build_model(model_name, **tiny_options(model_name))
+    write_run(path, model, model_label=model_name, source={"rule": "random weights (test)"},
+              dataset=None, device="cpu")
+    return path

@@ -17,18 +17,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from benchmark.cli import main
-from tests.benchmark.helpers import make_color_dataset
-
-
-def _make_run(path: Path, seed: int) -> Path:
-    from benchmark.released.untrained import write_run
-    from models.registry import build_model, tiny_options
-
-    torch.manual_seed(seed)
-    model = build_model("mgcc", **tiny_options("mgcc"))
-    write_run(path, model, model_label="mgcc", source={"rule": "random weights (test)"},
-              dataset=None, device="cpu")
-    return path
+from tests.benchmark.helpers import make_color_dataset, make_random_run
 
 
 def _bench(*args: str) -> str:
@@ -48,7 +37,7 @@ def _refused(*args: str) -> str:
 def gallery(tmp_path_factory) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("search")
     dataset = make_color_dataset(base / "ds", ids=32, views=3)
-    run = _make_run(base / "run", seed=0)
+    run = make_random_run(base / "run", seed=0)
     index = base / "index"
     _bench("index", "--run", run, "--dataset", f"ds={dataset}", "--out", index,
            "--token-dtype", "float32", "--device", "cpu", "--quiet")
@@ -114,7 +103,8 @@ def test_rerank_places_candidates_above_the_rest_in_first_stage_order():
         texts = model.encode_texts(model.tokenize(["a man in red", "a woman in blue"]))
     first = torch.tensor([[.9, .1, .8, .2, .7, .3, .6, .4, .5],
                           [.1, .2, .3, .4, .5, .6, .7, .8, .9]])
-    rows = rerank(model, texts, images, first, k=3)
+    top = torch.sort(first, dim=1, descending=True, stable=True).indices[:, :3]
+    rows = rerank(model, texts, images, first, top)
     for row, scores in zip(rows, first, strict=True):
         top = set(torch.sort(scores, descending=True).indices[:3].tolist())
         order = torch.sort(row, descending=True, stable=True).indices.tolist()
@@ -172,7 +162,7 @@ def test_a_plain_folder_is_indexed_appended_resumed_and_guarded(gallery, tmp_pat
     assert len(_search(index, "a person", topk=6, rerank=6)["hits"]) == 6
 
     # another run's weights are refused, in one line naming the field
-    other = _make_run(tmp_path / "other-run", seed=1)
+    other = make_random_run(tmp_path / "other-run", seed=1)
     refusal = _refused("index", "--run", other, "--images", photos, "--out", index,
                        "--device", "cpu", "--quiet")
     assert "weights_sha256" in refusal and len(refusal.strip().splitlines()) == 1

@@ -23,9 +23,8 @@ import pytest
 from click.testing import CliRunner
 
 from benchmark.cli import main
-from tests.benchmark.helpers import make_color_dataset
+from tests.benchmark.helpers import make_color_dataset, make_random_run
 from tests.benchmark.test_report import BROWSERS, _chromium
-from tests.benchmark.test_search import _make_run
 
 QUERY = "a man in a red shirt and blue trousers"
 
@@ -54,7 +53,7 @@ def _wait_for(url: str, process: subprocess.Popen, what: str, tries: int = 300) 
 def index(tmp_path_factory) -> Path:
     base = tmp_path_factory.mktemp("search-page")
     dataset = make_color_dataset(base / "ds", ids=16, views=2)
-    run = _make_run(base / "run", seed=0)
+    run = make_random_run(base / "run", seed=0)
     out = base / "index"
     result = CliRunner().invoke(main, ["index", "--run", str(run), "--dataset", f"ds={dataset}",
                                        "--out", str(out), "--device", "cpu", "--quiet"])
